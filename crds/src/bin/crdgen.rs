@@ -1,0 +1,17 @@
+//! Writes Weir's CRD manifests to `crds/manifests/` (or the directory given as the first argument).
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("manifests"));
+    std::fs::create_dir_all(&dir)?;
+    for manifest in weir_crds::crdgen::manifests()? {
+        let path = dir.join(&manifest.file_name);
+        std::fs::write(&path, manifest.yaml)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! The normalised TrafficTarget and the pure SMI access decision.
+//!
+//! Deny by default: a request is allowed only when a TrafficTarget names its
+//! destination ServiceAccount and its source ServiceAccount, and one of that
+//! target's rules matches the request.
+
+use super::{HttpRouteGroup, NormaliseError, ObjectId, TcpRoute, field, invalid};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A ServiceAccount, the identity SMI uses for sources and destinations.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ServiceAccountRef {
+    /// The ServiceAccount's namespace.
+    pub namespace: String,
+    /// The ServiceAccount's name.
+    pub name: String,
+}
+
+/// The kind of route group a rule refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RouteKind {
+    /// An `HTTPRouteGroup`: path, method and header matches.
+    Http,
+    /// A `TCPRoute`: ports only.
+    Tcp,
+}
+
+/// One rule of a TrafficTarget: a route group and which of its matches are allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetRule {
+    /// The kind of route group.
+    pub kind: RouteKind,
+    /// The route group's name, in the TrafficTarget's namespace.
+    pub name: String,
+    /// The allowed match names; every match of the group when empty.
+    pub matches: Vec<String>,
+}
+
+/// A TrafficTarget of any version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrafficTarget {
+    /// The object this came from.
+    pub id: ObjectId,
+    /// The ServiceAccount traffic is allowed to reach.
+    pub destination: ServiceAccountRef,
+    /// The only destination port allowed, when set.
+    pub port: Option<u16>,
+    /// The allowed routes; a target with no rules allows nothing.
+    pub rules: Vec<TargetRule>,
+    /// The ServiceAccounts allowed to send.
+    pub sources: Vec<ServiceAccountRef>,
+}
+
+/// What the proxy knows about a request when it asks for a decision.
+#[derive(Debug, Clone, Copy)]
+pub struct AccessRequest<'a> {
+    /// The client's ServiceAccount, if its pod is known.
+    pub source: Option<&'a ServiceAccountRef>,
+    /// The chosen backend's ServiceAccount.
+    pub destination: &'a ServiceAccountRef,
+    /// The destination port.
+    pub port: u16,
+    /// The HTTP method, upper case.
+    pub method: &'a str,
+    /// The request path, without the query.
+    pub path: &'a str,
+}
+
+/// The outcome of an access check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessDecision {
+    /// Allowed by this TrafficTarget's rule.
+    Allow {
+        /// The TrafficTarget that allowed it.
+        target: ObjectId,
+        /// `Kind/name#match` of the rule that matched.
+        rule: String,
+    },
+    /// Denied, with the reason in words.
+    Deny {
+        /// Why, for the 403 body and the logs.
+        reason: String,
+    },
+}
+
+/// Every TrafficTarget, HTTPRouteGroup and TCPRoute, indexed for decisions.
+#[derive(Debug, Clone, Default)]
+pub struct AccessPolicy {
+    by_destination: BTreeMap<ServiceAccountRef, Vec<TrafficTarget>>,
+    http: BTreeMap<(String, String), HttpRouteGroup>,
+    tcp: BTreeMap<(String, String), TcpRoute>,
+}
+
+#[derive(Deserialize)]
+struct TargetWire {
+    #[serde(default)]
+    destination: Option<SubjectWire>,
+    #[serde(default)]
+    rules: Option<Vec<RuleWire>>,
+    #[serde(default)]
+    specs: Option<Vec<RuleWire>>,
+    #[serde(default)]
+    sources: Vec<SubjectWire>,
+}
+
+#[derive(Deserialize)]
+struct SubjectWire {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    port: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct RuleWire {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    matches: Vec<String>,
+}
+
+// === impl TrafficTarget ===
+
+impl TrafficTarget {
+    /// Normalises a TrafficTarget's JSON: top-level fields (v1alpha1) or `spec` (later).
+    pub fn normalise(object: &Value, id: ObjectId) -> Result<Self, NormaliseError> {
+        let (prefix, wire): (&str, TargetWire) = match object.get("spec") {
+            Some(spec) if !spec.is_null() => ("spec.", field(&id, Some(spec), "spec")?),
+            _ => ("", field(&id, Some(object), "destination")?),
+        };
+        let dest = wire
+            .destination
+            .ok_or_else(|| invalid(&id, format!("{prefix}destination"), "required"))?;
+        let destination = service_account(&id, &format!("{prefix}destination"), &dest)?;
+        let port = dest
+            .port
+            .map(|p| {
+                u16::try_from(p).ok().filter(|p| *p > 0).ok_or_else(|| {
+                    invalid(
+                        &id,
+                        format!("{prefix}destination.port"),
+                        format!("{p} is not a port"),
+                    )
+                })
+            })
+            .transpose()?;
+        let (rules_field, raw_rules) = match (wire.rules, wire.specs) {
+            (Some(r), _) => ("rules", r),
+            (None, Some(s)) => ("specs", s),
+            (None, None) => ("rules", Vec::new()),
+        };
+        let rules = raw_rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let at = format!("{prefix}{rules_field}[{i}]");
+                let kind = match r.kind.as_str() {
+                    "HTTPRouteGroup" => RouteKind::Http,
+                    "TCPRoute" => RouteKind::Tcp,
+                    other => {
+                        return Err(invalid(
+                            &id,
+                            format!("{at}.kind"),
+                            format!("{other:?} is not HTTPRouteGroup or TCPRoute"),
+                        ));
+                    }
+                };
+                if r.name.is_empty() {
+                    return Err(invalid(&id, format!("{at}.name"), "required"));
+                }
+                Ok(TargetRule {
+                    kind,
+                    name: r.name,
+                    matches: r.matches,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let sources = wire
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| service_account(&id, &format!("{prefix}sources[{i}]"), s))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            id,
+            destination,
+            port,
+            rules,
+            sources,
+        })
+    }
+}
+
+fn service_account(
+    id: &ObjectId,
+    at: &str,
+    s: &SubjectWire,
+) -> Result<ServiceAccountRef, NormaliseError> {
+    if s.kind != "ServiceAccount" {
+        return Err(invalid(
+            id,
+            format!("{at}.kind"),
+            format!(
+                "{:?} is not supported; only ServiceAccount identities are",
+                s.kind
+            ),
+        ));
+    }
+    if s.name.is_empty() {
+        return Err(invalid(id, format!("{at}.name"), "required"));
+    }
+    Ok(ServiceAccountRef {
+        namespace: s.namespace.clone().unwrap_or_else(|| id.namespace.clone()),
+        name: s.name.clone(),
+    })
+}
+
+// === impl AccessPolicy ===
+
+impl AccessPolicy {
+    /// Indexes targets and route groups; route groups are found by namespace and name.
+    pub fn new(
+        targets: impl IntoIterator<Item = TrafficTarget>,
+        http: impl IntoIterator<Item = HttpRouteGroup>,
+        tcp: impl IntoIterator<Item = TcpRoute>,
+    ) -> Self {
+        let mut by_destination: BTreeMap<ServiceAccountRef, Vec<TrafficTarget>> = BTreeMap::new();
+        for t in targets {
+            by_destination
+                .entry(t.destination.clone())
+                .or_default()
+                .push(t);
+        }
+        let key = |id: &ObjectId| (id.namespace.clone(), id.name.clone());
+        Self {
+            by_destination,
+            http: http.into_iter().map(|g| (key(&g.id), g)).collect(),
+            tcp: tcp.into_iter().map(|r| (key(&r.id), r)).collect(),
+        }
+    }
+
+    /// Decides one request; `header` looks a header value up by lower-case name.
+    pub fn check<'h>(
+        &self,
+        req: &AccessRequest<'_>,
+        header: impl Fn(&str) -> Option<&'h str> + Copy,
+    ) -> AccessDecision {
+        let dest = req.destination;
+        let Some(source) = req.source else {
+            return AccessDecision::Deny {
+                reason: format!(
+                    "the client's identity is unknown, and no anonymous access to {}/{} is allowed",
+                    dest.namespace, dest.name
+                ),
+            };
+        };
+        let candidates: Vec<&TrafficTarget> = self
+            .by_destination
+            .get(dest)
+            .into_iter()
+            .flatten()
+            .filter(|t| t.sources.contains(source) && t.port.is_none_or(|p| p == req.port))
+            .collect();
+        if candidates.is_empty() {
+            return AccessDecision::Deny {
+                reason: format!(
+                    "no TrafficTarget allows ServiceAccount {}/{} to reach ServiceAccount {}/{} on port {}",
+                    source.namespace, source.name, dest.namespace, dest.name, req.port
+                ),
+            };
+        }
+        for target in &candidates {
+            for rule in &target.rules {
+                if let Some(matched) = self.rule_matches(target, rule, req, header) {
+                    return AccessDecision::Allow {
+                        target: target.id.clone(),
+                        rule: matched,
+                    };
+                }
+            }
+        }
+        let names: Vec<String> = candidates.iter().map(|t| t.id.name.clone()).collect();
+        AccessDecision::Deny {
+            reason: format!(
+                "TrafficTarget {} allows {}/{} to reach {}/{}, but no rule matches {} {}",
+                names.join(", "),
+                source.namespace,
+                source.name,
+                dest.namespace,
+                dest.name,
+                req.method,
+                req.path
+            ),
+        }
+    }
+
+    fn rule_matches<'h>(
+        &self,
+        target: &TrafficTarget,
+        rule: &TargetRule,
+        req: &AccessRequest<'_>,
+        header: impl Fn(&str) -> Option<&'h str> + Copy,
+    ) -> Option<String> {
+        let key = (target.id.namespace.clone(), rule.name.clone());
+        match rule.kind {
+            RouteKind::Tcp => {
+                let route = self.tcp.get(&key)?;
+                route
+                    .covers(req.port)
+                    .then(|| format!("TCPRoute/{}", rule.name))
+            }
+            RouteKind::Http => {
+                let group = self.http.get(&key)?;
+                group
+                    .matches
+                    .iter()
+                    .filter(|m| rule.matches.is_empty() || rule.matches.contains(&m.name))
+                    .find(|m| m.matches(req.method, req.path, header))
+                    .map(|m| format!("HTTPRouteGroup/{}#{}", rule.name, m.name))
+            }
+        }
+    }
+}

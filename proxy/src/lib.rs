@@ -1,0 +1,1 @@
+//! Weir proxy: the data plane.
