@@ -6,7 +6,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args_os()
         .nth(1)
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("manifests"));
+        .unwrap_or_else(|| {
+            // `cargo run` sets CARGO_MANIFEST_DIR for the process; read it at run time so a
+            // binary built elsewhere still writes into this checkout.
+            std::env::var_os("CARGO_MANIFEST_DIR")
+                .map(|dir| PathBuf::from(dir).join("manifests"))
+                .unwrap_or_else(|| PathBuf::from("crds/manifests"))
+        });
     std::fs::create_dir_all(&dir)?;
     for manifest in weir_crds::crdgen::manifests()? {
         let path = dir.join(&manifest.file_name);

@@ -68,6 +68,9 @@ pub struct RolloutStatus {
     /// Request from the plugin: move past the step with this index (`kubectl weir promote`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promote_step: Option<i32>,
+    /// When the Deployments of revisions no longer in the split are deleted (`scaleDownDelay` after they left it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_at: Option<Time>,
     /// Pods of the current revision (for the scale subresource).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,

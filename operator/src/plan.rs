@@ -1,0 +1,465 @@
+//! The pure Rollout planner: `plan(&Rollout, &Observed, now) -> Plan`.
+//!
+//! ```text
+//!  Rollout (spec + status) ─┐
+//!  Observed (children,      ├─► plan ─► Plan { actions, status, events, requeue_after }
+//!   split, latest check) ───┤
+//!  now ─────────────────────┘
+//! ```
+//!
+//! Everything the controller decides lives here, with no client, socket or clock.
+//! The plan is idempotent: the desired children follow from `status`, so planning
+//! again after the actions were applied yields no further action, and a restarted
+//! controller resumes from `status` alone.
+
+mod canary;
+mod conditions;
+mod types;
+mod validate;
+
+pub use types::{Action, Observed, Plan, PlannedEvent, RevisionState};
+pub use validate::{Settings, template_hash};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use weir_crds::Rollout;
+use weir_crds::rollout::{AnalysisResult, Phase, RolloutStatus, StepWeights, Verdict};
+
+/// Plans one reconcile of `rollout` given what exists, at time `now`.
+pub fn plan(rollout: &Rollout, observed: &Observed, now: Timestamp) -> Plan {
+    let mut p = Planner::new(rollout, observed, now);
+    match validate::settings(rollout) {
+        Err(message) => p.invalid(message),
+        Ok(settings) => p.run(&settings),
+    }
+    p.finish()
+}
+
+/// The name of revision N's Deployment and Service: `name-vN`.
+pub fn revision_name(rollout: &str, revision: i64) -> String {
+    format!("{rollout}-v{revision}")
+}
+
+/// Whether an analysis check of the canary is due now (the controller then fetches metrics).
+pub fn check_due(rollout: &Rollout, now: Timestamp) -> bool {
+    canary::check_due(rollout, now)
+}
+
+/// The working state of one planning pass.
+struct Planner<'a> {
+    rollout: &'a Rollout,
+    observed: &'a Observed,
+    now: Timestamp,
+    status: RolloutStatus,
+    before: RolloutStatus,
+    ensure: Vec<Action>,
+    teardown: Vec<Action>,
+    desired_split: Option<Vec<(String, i32)>>,
+    split_first: bool,
+    events: Vec<PlannedEvent>,
+    wake_at: Option<Timestamp>,
+}
+
+// === impl Planner ===
+
+impl<'a> Planner<'a> {
+    fn new(rollout: &'a Rollout, observed: &'a Observed, now: Timestamp) -> Self {
+        let status = rollout.status.clone().unwrap_or_default();
+        Self {
+            rollout,
+            observed,
+            now,
+            before: status.clone(),
+            status,
+            ensure: Vec::new(),
+            teardown: Vec::new(),
+            desired_split: None,
+            split_first: false,
+            events: Vec::new(),
+            wake_at: None,
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.rollout.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    fn event(&mut self, warning: bool, reason: &'static str, message: impl Into<String>) {
+        self.events.push(PlannedEvent {
+            warning,
+            reason,
+            message: message.into(),
+        });
+    }
+
+    fn wake_at(&mut self, at: Timestamp) {
+        self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+    }
+
+    fn invalid(&mut self, message: String) {
+        let changed = !conditions::is_true_with(&self.status.conditions, "InvalidSpec", &message);
+        self.set_condition("InvalidSpec", true, "InvalidSpec", &message);
+        if changed {
+            self.event(true, "InvalidSpec", format!("Invalid spec: {message}"));
+        }
+        self.status.phase = Some(Phase::Degraded);
+        self.status.message = Some(format!("Invalid spec: {message}"));
+        self.status.observed_generation = self.rollout.metadata.generation;
+    }
+
+    fn set_condition(&mut self, type_: &str, value: bool, reason: &str, message: &str) {
+        let generation = self.rollout.metadata.generation;
+        conditions::set(
+            &mut self.status.conditions,
+            type_,
+            value,
+            reason,
+            message,
+            self.now,
+            generation,
+        );
+    }
+
+    fn run(&mut self, settings: &Settings) {
+        conditions::remove(&mut self.status.conditions, "InvalidSpec");
+        self.status.observed_generation = self.rollout.metadata.generation;
+        self.status.replicas = Some(self.rollout.spec.replicas);
+        self.status.selector = Some(validate::selector_string(&self.rollout.spec.selector));
+        if !self.observed.root_service {
+            self.ensure.push(Action::EnsureRootService);
+        }
+        match self.status.stable_revision {
+            None => self.first_revision(),
+            Some(stable) => {
+                self.choose_canary(stable);
+                match self.status.canary_revision {
+                    Some(canary) => canary::run(self, settings, stable, canary),
+                    None => self.steady(stable),
+                }
+            }
+        }
+        self.retire(settings);
+    }
+
+    /// The first revision has nothing to canary against: it takes all traffic once available.
+    fn first_revision(&mut self) {
+        let revision = self.revision_for_template(0);
+        let replicas = self.rollout.spec.replicas;
+        self.ensure_revision(revision, replicas);
+        self.desired_split = Some(vec![(revision_name(self.name(), revision), 100)]);
+        self.status.weights = Some(StepWeights {
+            stable: 100,
+            canary: 0,
+        });
+        if self.available(revision) {
+            self.status.stable_revision = Some(revision);
+            self.status.stable_template_hash = Some(self.observed.template_hash.clone());
+            self.healthy(revision);
+            let name = revision_name(self.name(), revision);
+            self.event(
+                false,
+                "Available",
+                format!("First revision {name} is available and takes all traffic"),
+            );
+        } else {
+            let msg = self.waiting_message(revision);
+            self.progressing(&msg);
+        }
+    }
+
+    /// Starts, continues, supersedes or abandons the canary according to the template.
+    fn choose_canary(&mut self, stable: i64) {
+        let hash = self.observed.template_hash.clone();
+        let stable_hash = self.status.stable_template_hash.clone().unwrap_or_default();
+        let old = self.status.canary_revision;
+        if hash == stable_hash {
+            if let Some(old) = old {
+                let name = revision_name(self.name(), old);
+                self.event(false, "CanaryAbandoned", format!(
+                    "The template matches stable revision {} again: canary {name} abandoned, all traffic on stable",
+                    revision_name(self.name(), stable)
+                ));
+                self.clear_canary();
+                self.schedule_scale_down_now();
+            }
+            return;
+        }
+        if self.status.canary_template_hash.as_deref() == Some(hash.as_str()) && old.is_some() {
+            return;
+        }
+        let revision = self.revision_for_template(stable.max(old.unwrap_or(0)));
+        let name = revision_name(self.name(), revision);
+        match old {
+            Some(old) => self.event(false, "CanarySuperseded", format!(
+                "The template changed during the rollout: canary {} superseded by {name}, starting over from stable",
+                revision_name(self.name(), old)
+            )),
+            None => self.event(false, "RevisionCreated", format!("New revision {name}: the canary starts at 0% of traffic")),
+        }
+        if old.is_some() {
+            self.schedule_scale_down_now();
+        }
+        self.clear_canary();
+        self.status.canary_revision = Some(revision);
+        self.status.canary_template_hash = Some(hash);
+        self.status.current_step = Some(0);
+        self.status.step_started_at = Some(Time(self.now));
+    }
+
+    fn clear_canary(&mut self) {
+        let s = &mut self.status;
+        s.canary_revision = None;
+        s.canary_template_hash = None;
+        s.current_step = None;
+        s.step_progress = None;
+        s.step_started_at = None;
+        s.weights = Some(StepWeights {
+            stable: 100,
+            canary: 0,
+        });
+        s.analysis = None;
+        s.abort = false;
+        s.aborted_at = None;
+        s.promote_full = false;
+        s.promote_step = None;
+        conditions::remove(&mut s.conditions, "Aborted");
+        conditions::remove(&mut s.conditions, "AnalysisError");
+        conditions::remove(&mut s.conditions, "Paused");
+    }
+
+    /// The steady state: the stable revision alone takes all traffic.
+    fn steady(&mut self, stable: i64) {
+        if self.status.abort {
+            self.status.abort = false;
+            self.event(
+                false,
+                "NothingToAbort",
+                "Abort requested, but no canary is in progress",
+            );
+        }
+        self.status.promote_full = false;
+        self.status.promote_step = None;
+        let replicas = self.rollout.spec.replicas;
+        self.ensure_revision(stable, replicas);
+        self.desired_split = Some(vec![(revision_name(self.name(), stable), 100)]);
+        self.status.weights = Some(StepWeights {
+            stable: 100,
+            canary: 0,
+        });
+        if self.available(stable) {
+            self.healthy(stable);
+        } else {
+            let msg = self.waiting_message(stable);
+            self.status.phase = Some(Phase::Degraded);
+            self.set_condition("Available", false, "RevisionUnavailable", &msg);
+            self.status.message = Some(msg);
+        }
+    }
+
+    fn healthy(&mut self, stable: i64) {
+        let name = revision_name(self.name(), stable);
+        let msg = format!("Revision {name} takes all traffic");
+        self.status.phase = Some(Phase::Healthy);
+        self.status.step_progress = None;
+        self.set_condition("Available", true, "RevisionAvailable", &msg);
+        self.set_condition("Progressing", false, "RolloutComplete", &msg);
+        self.set_condition("Completed", true, "RolloutComplete", &msg);
+        conditions::remove(&mut self.status.conditions, "Paused");
+        self.status.message = Some(msg);
+    }
+
+    fn progressing(&mut self, message: &str) {
+        self.status.phase = Some(Phase::Progressing);
+        self.set_condition("Progressing", true, "RolloutProgressing", message);
+        self.set_condition("Completed", false, "RolloutProgressing", message);
+        conditions::remove(&mut self.status.conditions, "Paused");
+        self.status.message = Some(message.to_string());
+    }
+
+    fn paused(&mut self, reason: &str, message: &str) {
+        if self.before.phase != Some(Phase::Paused)
+            || !conditions::is_true_with(&self.before.conditions, "Paused", message)
+        {
+            self.event(false, "Paused", message.to_string());
+        }
+        self.status.phase = Some(Phase::Paused);
+        self.set_condition("Paused", true, reason, message);
+        self.status.message = Some(message.to_string());
+    }
+
+    /// Reuses a revision above `floor` whose Deployment already has this template (one
+    /// written before a crash lost the status write), else takes the next number after
+    /// every known revision. Revision numbers only grow.
+    fn revision_for_template(&self, floor: i64) -> i64 {
+        let hash = &self.observed.template_hash;
+        if let Some((rev, _)) = self
+            .observed
+            .revisions
+            .iter()
+            .find(|(rev, r)| &r.template_hash == hash && **rev > floor)
+        {
+            return *rev;
+        }
+        let max_seen = self.observed.revisions.keys().copied().max().unwrap_or(0);
+        floor.max(max_seen) + 1
+    }
+
+    fn available(&self, revision: i64) -> bool {
+        let want = self.rollout.spec.replicas;
+        self.observed
+            .revisions
+            .get(&revision)
+            .is_some_and(|r| r.replicas == want && r.available >= want)
+    }
+
+    fn waiting_message(&self, revision: i64) -> String {
+        let available = self
+            .observed
+            .revisions
+            .get(&revision)
+            .map_or(0, |r| r.available);
+        format!(
+            "Waiting for {}: {available}/{} pods available",
+            revision_name(self.name(), revision),
+            self.rollout.spec.replicas
+        )
+    }
+
+    /// Ensures a revision built from `spec.template` runs with `replicas`.
+    fn ensure_revision(&mut self, revision: i64, replicas: i32) {
+        let current = self.observed.revisions.get(&revision);
+        let hash_ok = current.is_some_and(|r| r.template_hash == self.observed.template_hash);
+        if !hash_ok
+            || current.is_some_and(|r| r.replicas != replicas)
+            || !self.observed.services.contains(&revision)
+        {
+            self.ensure
+                .push(Action::EnsureRevision { revision, replicas });
+        }
+    }
+
+    /// Scales an existing revision (one whose template is no longer in the spec).
+    fn scale_revision(&mut self, revision: i64, replicas: i32) {
+        if self
+            .observed
+            .revisions
+            .get(&revision)
+            .is_some_and(|r| r.replicas != replicas)
+        {
+            let action = Action::ScaleRevision { revision, replicas };
+            if replicas == 0 {
+                self.teardown.push(action);
+            } else {
+                self.ensure.push(action);
+            }
+        }
+    }
+
+    fn schedule_scale_down_now(&mut self) {
+        let delay = self
+            .rollout
+            .spec
+            .scale_down_delay()
+            .unwrap_or(Duration::from_secs(30));
+        self.status.scale_down_at = Some(Time(after(self.now, delay)));
+    }
+
+    /// Removes revisions that are neither stable nor canary: their Services at once (they
+    /// are out of the split), their Deployments at `scaleDownAt`.
+    fn retire(&mut self, settings: &Settings) {
+        let keep: BTreeSet<i64> = [self.status.stable_revision, self.status.canary_revision]
+            .into_iter()
+            .flatten()
+            .collect();
+        let in_split: BTreeSet<String> = self
+            .desired_split
+            .iter()
+            .flatten()
+            .map(|(svc, _)| svc.clone())
+            .collect();
+        let old_services: Vec<i64> = self
+            .observed
+            .services
+            .iter()
+            .copied()
+            .filter(|r| !keep.contains(r) && !in_split.contains(&revision_name(self.name(), *r)))
+            .collect();
+        for revision in old_services {
+            self.teardown.push(Action::DeleteService { revision });
+        }
+        let old_deployments: Vec<i64> = self
+            .observed
+            .revisions
+            .keys()
+            .copied()
+            .filter(|r| !keep.contains(r))
+            .collect();
+        if old_deployments.is_empty() || self.status.stable_revision.is_none() {
+            self.status.scale_down_at = None;
+            return;
+        }
+        let at = match &self.status.scale_down_at {
+            Some(t) => t.0,
+            None => {
+                let at = after(self.now, settings.scale_down_delay);
+                self.status.scale_down_at = Some(Time(at));
+                at
+            }
+        };
+        if self.now >= at {
+            for revision in old_deployments {
+                let name = revision_name(self.name(), revision);
+                self.event(
+                    false,
+                    "RevisionRetired",
+                    format!("Deleted the Deployment of retired revision {name}"),
+                );
+                self.teardown.push(Action::DeleteDeployment { revision });
+            }
+            self.status.scale_down_at = None;
+        } else {
+            self.wake_at(at);
+        }
+    }
+
+    fn finish(mut self) -> Plan {
+        let mut actions = Vec::new();
+        let split_action = self.desired_split.take().and_then(|desired| {
+            (self.observed.split.as_ref() != Some(&desired))
+                .then_some(Action::WriteSplit { backends: desired })
+        });
+        if self.split_first {
+            actions.extend(split_action.clone());
+        }
+        actions.append(&mut self.ensure);
+        if !self.split_first {
+            actions.extend(split_action);
+        }
+        actions.append(&mut self.teardown);
+        let requeue_after = self.wake_at.map(|at| {
+            let wait = at.duration_since(self.now).max(SignedDuration::ZERO);
+            Duration::try_from(wait).unwrap_or(Duration::ZERO)
+        });
+        Plan {
+            actions,
+            status: self.status,
+            events: self.events,
+            requeue_after,
+        }
+    }
+}
+
+/// `t + d`, saturating at the largest timestamp.
+fn after(t: Timestamp, d: Duration) -> Timestamp {
+    t.checked_add(d).unwrap_or(Timestamp::MAX)
+}
+
+/// The verdict of a check, defaulting to Error when it has none (a missing verdict is never a pass).
+fn verdict_of(check: &AnalysisResult) -> Verdict {
+    check.verdict.unwrap_or(Verdict::Error)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,178 @@
+//! Property tests over random sequences of template changes, verdicts, commands,
+//! clock ticks and controller crashes.
+
+use super::super::*;
+use super::fixtures::*;
+use proptest::prelude::*;
+use weir_crds::rollout::Verdict;
+
+/// The analysis gate's index in [`steps`].
+const GATE: i32 = 3;
+
+fn steps() -> Vec<weir_crds::rollout::Step> {
+    vec![
+        weight(10),
+        pause_for("1m"),
+        weight(30),
+        analysis(),
+        weight(60),
+        pause(),
+        weight(90),
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    ChangeTemplate(u8),
+    Check(Option<Verdict>),
+    Promote,
+    PromoteFull,
+    Abort,
+    Retry,
+    Pause,
+    Resume,
+    Tick(i64),
+    /// The controller dies after its writes but before its status write.
+    CrashBeforeStatus,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => (1u8..4).prop_map(Op::ChangeTemplate),
+        4 => prop_oneof![
+            Just(Some(Verdict::Pass)),
+            Just(Some(Verdict::Fail)),
+            Just(Some(Verdict::Inconclusive)),
+            Just(Some(Verdict::Error)),
+            Just(None)
+        ]
+        .prop_map(Op::Check),
+        2 => Just(Op::Promote),
+        1 => Just(Op::PromoteFull),
+        1 => Just(Op::Abort),
+        1 => Just(Op::Retry),
+        1 => Just(Op::Pause),
+        1 => Just(Op::Resume),
+        4 => (1i64..700).prop_map(Op::Tick),
+        1 => Just(Op::CrashBeforeStatus),
+    ]
+}
+
+/// Checks the invariants of one plan made from `before`.
+fn check_plan(h: &Harness, before: &RolloutStatus, p: &Plan, op: &Op) -> Result<(), TestCaseError> {
+    if let Some(w) = p.status.weights {
+        prop_assert_eq!(w.stable + w.canary, 100, "weights {:?}", w);
+        prop_assert!((0..=100).contains(&w.canary));
+    }
+    for a in &p.actions {
+        if let Action::WriteSplit { backends } = a {
+            prop_assert_eq!(backends.iter().map(|(_, w)| w).sum::<i32>(), 100);
+        }
+    }
+    if p.status.abort
+        && let Some(i) = p
+            .actions
+            .iter()
+            .position(|a| matches!(a, Action::WriteSplit { .. }))
+    {
+        prop_assert_eq!(i, 0, "abort's first write is the split: {:?}", p.actions);
+        let Action::WriteSplit { backends } = &p.actions[0] else {
+            unreachable!()
+        };
+        prop_assert_eq!(
+            backends[0].1,
+            100,
+            "stable takes everything: {:?}",
+            backends
+        );
+    }
+    let promoted_by_user = matches!(op, Op::Promote | Op::PromoteFull)
+        || before.promote_full
+        || before.promote_step == Some(GATE);
+    let from = before.current_step.unwrap_or(i32::MAX);
+    let finished =
+        before.canary_revision.is_some() && p.status.stable_revision == before.canary_revision;
+    let to = if finished {
+        steps().len() as i32
+    } else {
+        p.status.current_step.unwrap_or(i32::MIN)
+    };
+    let same_canary = p.status.canary_revision == before.canary_revision || finished;
+    if same_canary && from <= GATE && to > GATE && !promoted_by_user {
+        let verdict = h.obs.check.as_ref().and_then(|c| c.verdict);
+        prop_assert_eq!(
+            verdict,
+            Some(Verdict::Pass),
+            "the gate was passed without a passing check"
+        );
+    }
+    // A Deployment written before a crash lost the status write is reused, never duplicated.
+    let current = &h.obs.template_hash;
+    let floor = before
+        .stable_revision
+        .max(before.canary_revision)
+        .unwrap_or(0);
+    let orphan = h
+        .obs
+        .revisions
+        .iter()
+        .any(|(rev, r)| *rev > floor && &r.template_hash == current);
+    for a in &p.actions {
+        if let Action::EnsureRevision { revision, .. } = a {
+            let new = !h.obs.revisions.contains_key(revision);
+            prop_assert!(
+                !(new && orphan),
+                "created revision {} beside an orphan: {:?}",
+                revision,
+                h.obs.revisions
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn planner_invariants_hold_over_random_histories(ops in prop::collection::vec(op(), 1..40)) {
+        let mut h = Harness::healthy(steps());
+        for op in &ops {
+            match op {
+                Op::ChangeTemplate(v) => h.change_template(&format!("v{v}")),
+                Op::Check(v) => {
+                    if check_due(&h.rollout, h.now) {
+                        h.check_with(*v);
+                    }
+                }
+                Op::Promote => h.promote(),
+                Op::PromoteFull => h.set_status(|s| s.promote_full = true),
+                Op::Abort => h.set_status(|s| s.abort = true),
+                Op::Retry => h.set_status(|s| s.abort = false),
+                Op::Pause => h.rollout.spec.paused = true,
+                Op::Resume => h.rollout.spec.paused = false,
+                Op::Tick(s) => h.tick(*s),
+                Op::CrashBeforeStatus => {}
+            }
+            let before = h.status();
+            let p = plan(&h.rollout, &h.obs, h.now);
+            check_plan(&h, &before, &p, op)?;
+            // Apply the writes with new pods not yet ready: planning again must be a no-op.
+            h.available_on_create = false;
+            h.apply_actions_only(&p);
+            h.obs.check = None;
+            if matches!(op, Op::CrashBeforeStatus) {
+                continue;
+            }
+            h.rollout.status = Some(p.status.clone());
+            let again = plan(&h.rollout, &h.obs, h.now);
+            prop_assert!(again.actions.is_empty(), "replanning wrote again: {:?} after {:?}", again.actions, op);
+            prop_assert!(again.events.is_empty(), "replanning reported again: {:?}", again.events);
+            prop_assert_eq!(&again.status, &p.status);
+            // Pods start between reconciles.
+            for r in h.obs.revisions.values_mut() {
+                r.available = r.replicas;
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The planner's inputs and outputs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use weir_crds::rollout::{AnalysisResult, RolloutStatus};
+
+/// What exists in the cluster for one Rollout, gathered by the controller.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    /// The hash of `spec.template` (see [`template_hash`]).
+    pub template_hash: String,
+    /// The Rollout's Deployments, by revision.
+    pub revisions: BTreeMap<i64, RevisionState>,
+    /// The revisions whose Service `name-vN` exists.
+    pub services: BTreeSet<i64>,
+    /// Whether the root Service exists.
+    pub root_service: bool,
+    /// The TrafficSplit's backends (Service name, weight), if the split exists.
+    pub split: Option<Vec<(String, i32)>>,
+    /// A check of the canary made for this reconcile, if one was due.
+    pub check: Option<AnalysisResult>,
+}
+
+/// One revision's Deployment as observed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RevisionState {
+    /// The template hash recorded on the Deployment.
+    pub template_hash: String,
+    /// Desired replicas.
+    pub replicas: i32,
+    /// Available replicas.
+    pub available: i32,
+}
+
+/// A write the controller must make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Create the root Service.
+    EnsureRootService,
+    /// Create or update revision N's Deployment (from `spec.template`) and its Service.
+    EnsureRevision {
+        /// The revision.
+        revision: i64,
+        /// Its replicas.
+        replicas: i32,
+    },
+    /// Scale revision N's existing Deployment.
+    ScaleRevision {
+        /// The revision.
+        revision: i64,
+        /// Its replicas.
+        replicas: i32,
+    },
+    /// Write the TrafficSplit with these (Service name, weight) backends.
+    WriteSplit {
+        /// The backends in order.
+        backends: Vec<(String, i32)>,
+    },
+    /// Delete revision N's Service.
+    DeleteService {
+        /// The revision.
+        revision: i64,
+    },
+    /// Delete revision N's Deployment.
+    DeleteDeployment {
+        /// The revision.
+        revision: i64,
+    },
+}
+
+/// An Event to record for a decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedEvent {
+    /// Warning rather than Normal.
+    pub warning: bool,
+    /// A CamelCase reason, such as `WeightChanged`.
+    pub reason: &'static str,
+    /// What happened, in words.
+    pub message: String,
+}
+
+/// The outcome of planning: writes to make, the new status, Events, and when to look again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The writes, in order.
+    pub actions: Vec<Action>,
+    /// The status to write.
+    pub status: RolloutStatus,
+    /// One Event per decision.
+    pub events: Vec<PlannedEvent>,
+    /// When to reconcile again even if nothing changes.
+    pub requeue_after: Option<Duration>,
+}
