@@ -5,4 +5,8 @@
 //!   every rule of the v1→v2 workflow. The controller around it gathers `Observed`,
 //!   applies the plan's actions, writes its status and records its Events.
 
+pub mod checks;
+pub mod children;
+pub mod controller;
+pub mod metrics;
 pub mod plan;

@@ -58,6 +58,7 @@ struct Planner<'a> {
     teardown: Vec<Action>,
     desired_split: Option<Vec<(String, i32)>>,
     split_first: bool,
+    fresh_canary: bool,
     events: Vec<PlannedEvent>,
     wake_at: Option<Timestamp>,
 }
@@ -77,6 +78,7 @@ impl<'a> Planner<'a> {
             teardown: Vec::new(),
             desired_split: None,
             split_first: false,
+            fresh_canary: false,
             events: Vec::new(),
             wake_at: None,
         }
@@ -202,6 +204,7 @@ impl<'a> Planner<'a> {
             self.schedule_scale_down_now();
         }
         self.clear_canary();
+        self.fresh_canary = true;
         self.status.canary_revision = Some(revision);
         self.status.canary_template_hash = Some(hash);
         self.status.current_step = Some(0);

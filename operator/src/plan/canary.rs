@@ -15,6 +15,9 @@ const ERRORS_BEFORE_PAUSE: i32 = 3;
 enum StepOutcome {
     /// The step is done; go on to the next.
     Advance,
+    /// The step is done and wrote the split; the next step waits for the next reconcile,
+    /// so every weight change is its own split write (requeued at once).
+    AdvanceThenYield,
     /// The step is waiting; stop here.
     Wait,
 }
@@ -37,6 +40,16 @@ pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary:
     p.ensure_revision(canary, replicas);
     set_weight(p, stable, canary, current_weight(p));
     let n = settings.steps.len();
+    if p.fresh_canary {
+        // Every new revision first appears in the split at 0 (the brief's stage 1).
+        let msg = format!(
+            "New revision {} added to the split at 0%",
+            revision_name(p.name(), canary)
+        );
+        p.progressing(&msg);
+        p.wake_at(p.now);
+        return;
+    }
     if !p.available(canary) {
         let msg = p.waiting_message(canary);
         if !deadline_passed(p, settings, &msg) {
@@ -84,16 +97,19 @@ pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary:
         } else {
             run_step(p, settings, &step, i, n, stable, canary)
         };
-        match outcome {
-            StepOutcome::Wait => return,
-            StepOutcome::Advance => {
-                p.status.current_step = Some(i as i32 + 1);
-                p.status.step_started_at = Some(Time(p.now));
-                p.status.promote_step = None;
-                if let Some(a) = p.status.analysis.as_mut() {
-                    a.checks = 0;
-                }
-            }
+        if let StepOutcome::Wait = outcome {
+            return;
+        }
+        p.status.current_step = Some(i as i32 + 1);
+        p.status.step_started_at = Some(Time(p.now));
+        p.status.promote_step = None;
+        if let Some(a) = p.status.analysis.as_mut() {
+            a.checks = 0;
+        }
+        if let StepOutcome::AdvanceThenYield = outcome {
+            p.status.step_progress = Some(format!("{}/{n}", (i + 2).min(n)));
+            p.wake_at(p.now);
+            return;
         }
         if p.status.abort {
             return;
@@ -112,15 +128,13 @@ fn run_step(
 ) -> StepOutcome {
     if let Some(w) = step.set_weight {
         let from = current_weight(p);
-        if from != w {
-            p.event(
-                false,
-                "WeightChanged",
-                format!("Canary weight {from} → {w} (step {}/{n})", i + 1),
-            );
-        }
         set_weight(p, stable, canary, w);
-        return StepOutcome::Advance;
+        if from == w {
+            return StepOutcome::Advance;
+        }
+        let message = format!("Canary weight {from} → {w} (step {}/{n})", i + 1);
+        p.event(false, "WeightChanged", message);
+        return StepOutcome::AdvanceThenYield;
     }
     if let Some(pause) = &step.pause {
         let started = step_started(p);
@@ -192,6 +206,8 @@ fn analysis_gate(
         last.unwrap_or(step_started(p)).max(step_started(p)),
         settings.interval,
     );
+    // A due check is made by the controller before planning; never ask to come back sooner than 1s.
+    let next = next.max(after(p.now, Duration::from_secs(1)));
     p.wake_at(next);
     let weight = current_weight(p);
     let msg = format!(

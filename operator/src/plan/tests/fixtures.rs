@@ -125,13 +125,32 @@ impl Harness {
         h
     }
 
-    /// Plans, applies the actions and the status, and returns the plan.
+    /// One reconcile as the controller runs it: plans, applies the actions and the status,
+    /// and plans again while the plan asks to continue at once (a weight change yields).
+    /// Returns every action and Event made, with the last status and requeue.
     pub fn step(&mut self) -> Plan {
-        let p = plan(&self.rollout, &self.obs, self.now);
-        self.apply_actions_only(&p);
-        self.rollout.status = Some(p.status.clone());
-        self.obs.check = None;
-        p
+        let mut all: Option<Plan> = None;
+        for _ in 0..20 {
+            let p = plan(&self.rollout, &self.obs, self.now);
+            self.apply_actions_only(&p);
+            self.rollout.status = Some(p.status.clone());
+            self.obs.check = None;
+            let again = p.requeue_after == Some(Duration::ZERO);
+            all = Some(match all {
+                None => p,
+                Some(mut acc) => {
+                    acc.actions.extend(p.actions);
+                    acc.events.extend(p.events);
+                    acc.status = p.status;
+                    acc.requeue_after = p.requeue_after;
+                    acc
+                }
+            });
+            if !again {
+                break;
+            }
+        }
+        all.unwrap()
     }
 
     /// Applies a plan's writes to the pretend cluster, as if the status write was lost.

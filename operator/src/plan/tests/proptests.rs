@@ -154,21 +154,31 @@ proptest! {
                 Op::Tick(s) => h.tick(*s),
                 Op::CrashBeforeStatus => {}
             }
-            let before = h.status();
-            let p = plan(&h.rollout, &h.obs, h.now);
-            check_plan(&h, &before, &p, op)?;
-            // Apply the writes with new pods not yet ready: planning again must be a no-op.
+            // One reconcile: plan and apply until the plan waits (a weight change asks to
+            // continue at once), with new pods not yet ready.
             h.available_on_create = false;
-            h.apply_actions_only(&p);
-            h.obs.check = None;
-            if matches!(op, Op::CrashBeforeStatus) {
-                continue;
+            for round in 0..20 {
+                let before = h.status();
+                let p = plan(&h.rollout, &h.obs, h.now);
+                check_plan(&h, &before, &p, if round == 0 { op } else { &Op::Tick(0) })?;
+                h.apply_actions_only(&p);
+                h.obs.check = None;
+                if round == 0 && matches!(op, Op::CrashBeforeStatus) {
+                    continue;
+                }
+                h.rollout.status = Some(p.status.clone());
+                if p.requeue_after == Some(std::time::Duration::ZERO) {
+                    let moved = p.status.current_step != before.current_step || p.status.canary_revision != before.canary_revision;
+                    prop_assert!(moved, "asked to continue without moving a step");
+                    continue;
+                }
+                // The plan waits: planning again must change nothing.
+                let again = plan(&h.rollout, &h.obs, h.now);
+                prop_assert!(again.actions.is_empty(), "replanning wrote again: {:?} after {:?}", again.actions, op);
+                prop_assert!(again.events.is_empty(), "replanning reported again: {:?}", again.events);
+                prop_assert_eq!(&again.status, &p.status);
+                break;
             }
-            h.rollout.status = Some(p.status.clone());
-            let again = plan(&h.rollout, &h.obs, h.now);
-            prop_assert!(again.actions.is_empty(), "replanning wrote again: {:?} after {:?}", again.actions, op);
-            prop_assert!(again.events.is_empty(), "replanning reported again: {:?}", again.events);
-            prop_assert_eq!(&again.status, &p.status);
             // Pods start between reconciles.
             for r in h.obs.revisions.values_mut() {
                 r.available = r.replicas;

@@ -1,0 +1,125 @@
+use super::*;
+use crate::plan::template_hash;
+use weir_crds::model::{SmiObject, normalise};
+
+fn rollout() -> Rollout {
+    let mut ro: Rollout =
+        serde_yaml::from_str(include_str!("../../../config/samples/rollout.yaml")).unwrap();
+    ro.metadata.uid = Some("uid-1".into());
+    ro
+}
+
+#[test]
+fn revision_deployment_carries_labels_owner_and_revision_selector() {
+    let ro = rollout();
+    let hash = template_hash(&ro.spec.template);
+    let d = deployment(&ro, 2, 3, &hash);
+    assert_eq!(d.metadata.name.as_deref(), Some("foobar-v2"));
+    let labels = d.metadata.labels.clone().unwrap();
+    assert_eq!(
+        labels
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("weir")
+    );
+    assert_eq!(
+        labels.get("weir.dev/rollout").map(String::as_str),
+        Some("foobar")
+    );
+    let owner = &d.metadata.owner_references.clone().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("Rollout", "foobar", Some(true))
+    );
+    assert_eq!(
+        d.metadata.annotations.unwrap()[TEMPLATE_HASH_ANNOTATION],
+        hash
+    );
+    let spec = d.spec;
+    assert_eq!(spec.replicas, Some(3));
+    let sel = spec.selector.match_labels.unwrap();
+    assert_eq!(sel.get("weir.dev/revision").map(String::as_str), Some("2"));
+    assert_eq!(sel.get("app").map(String::as_str), Some("foobar"));
+    let pod_labels = spec.template.metadata.unwrap().labels.unwrap();
+    assert!(
+        sel.iter().all(|(k, v)| pod_labels.get(k) == Some(v)),
+        "the selector selects its own pods"
+    );
+}
+
+#[test]
+fn revision_service_selects_one_revision_on_the_target_port() {
+    let s = revision_service(&rollout(), 1);
+    assert_eq!(s.metadata.name.as_deref(), Some("foobar-v1"));
+    let spec = s.spec.unwrap();
+    assert_eq!(
+        spec.selector
+            .unwrap()
+            .get("weir.dev/revision")
+            .map(String::as_str),
+        Some("1")
+    );
+    let port = &spec.ports.unwrap()[0];
+    assert_eq!(
+        (port.port, port.target_port.clone()),
+        (80, Some(IntOrString::Int(8080)))
+    );
+}
+
+#[test]
+fn root_service_selects_the_gateway_or_every_revision() {
+    let ro = rollout();
+    let with = root_service(&ro, true).spec.unwrap();
+    assert_eq!(
+        with.selector
+            .unwrap()
+            .get("app.kubernetes.io/name")
+            .map(String::as_str),
+        Some(GATEWAY_NAME)
+    );
+    assert_eq!(
+        with.ports.unwrap()[0].target_port,
+        Some(IntOrString::Int(GATEWAY_PORT))
+    );
+    let without = root_service(&ro, false).spec.unwrap();
+    assert_eq!(
+        without.selector.unwrap().get("app").map(String::as_str),
+        Some("foobar")
+    );
+}
+
+#[test]
+fn traffic_split_is_the_briefs_shape_and_normalises() {
+    let ro = rollout();
+    let split = traffic_split(&ro, &[("foobar-v1".into(), 100), ("foobar-v2".into(), 0)]);
+    assert_eq!(split["metadata"]["name"], "foobar-rollout");
+    assert_eq!(split["spec"]["service"], "foobar");
+    let SmiObject::Split(s) = normalise(&split, "default").unwrap() else {
+        panic!()
+    };
+    assert_eq!(s.share("foobar-v1"), 1.0);
+    assert_eq!(s.share("foobar-v2"), 0.0);
+}
+
+#[test]
+fn gateway_runs_the_proxy_image_with_its_namespace() {
+    let d = gateway_deployment("shop", "weir-proxy:0.1.0");
+    let pod = d.spec.template.spec.unwrap();
+    assert_eq!(pod.service_account_name.as_deref(), Some(GATEWAY_NAME));
+    let c = &pod.containers[0];
+    assert_eq!(c.image.as_deref(), Some("weir-proxy:0.1.0"));
+    assert!(
+        c.args
+            .clone()
+            .unwrap()
+            .windows(2)
+            .any(|w| w == ["--namespace", "shop"])
+    );
+    assert_eq!(
+        gateway_service_account("shop")
+            .metadata
+            .namespace
+            .as_deref(),
+        Some("shop")
+    );
+}

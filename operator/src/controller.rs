@@ -1,0 +1,211 @@
+//! The Rollout controller: watch, observe, plan, act.
+//!
+//! ```text
+//!  Rollout / owned Deployment, Service, TrafficSplit changes
+//!        │
+//!        ▼
+//!  reconcile ── observe::gather ──► Observed ──► plan::plan ──► act::apply
+//!                 (children, split, due check)       (pure)      (SSA writes, Events, status)
+//! ```
+
+mod act;
+mod observe;
+
+use crate::checks::CheckSource;
+use crate::metrics::{ErrorLabels, Metrics};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::Instrument;
+use weir_crds::Rollout;
+
+/// The field manager of every write the controller makes.
+pub const FIELD_MANAGER: &str = "weir-operator";
+/// The finalizer that removes the TrafficSplit and Services on delete.
+pub const FINALIZER: &str = "weir.dev/cleanup";
+
+/// How the controller is set up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Whether to run a `weir-proxy` gateway in each namespace with a Rollout.
+    pub gateway: bool,
+    /// The gateway's image.
+    pub gateway_image: String,
+    /// How often to look at a Rollout even when nothing changes.
+    pub resync: Duration,
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: Client,
+    /// Records `events.k8s.io` Events.
+    pub recorder: Recorder,
+    /// The operator's metrics.
+    pub metrics: Arc<Metrics>,
+    /// Where verdicts come from.
+    pub checks: Arc<dyn CheckSource>,
+    /// The settings.
+    pub config: Config,
+}
+
+/// Why a reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A call to the API server failed.
+    #[error("{what}")]
+    Kube {
+        /// What the call was for.
+        what: String,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Adding or removing the finalizer failed.
+    #[error("finalizer")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// The Rollout has no namespace.
+    #[error("the Rollout has no namespace")]
+    NoNamespace,
+    /// An object could not be serialised.
+    #[error("cannot serialise {what}")]
+    Json {
+        /// What was serialised.
+        what: String,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Error {
+    /// A short label for the error metric.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Kube { .. } => "kube",
+            Self::Finalizer(_) => "finalizer",
+            Self::NoNamespace => "no_namespace",
+            Self::Json { .. } => "json",
+        }
+    }
+}
+
+/// An error with all its sources, `outer: inner: innermost`.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+/// Wraps a kube error with what the call was for.
+pub(crate) fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Kube { what, source }
+}
+
+// === impl Context ===
+
+impl Context {
+    /// A context with a recorder reporting as `weir-operator` from `instance`.
+    pub fn new(
+        client: Client,
+        metrics: Arc<Metrics>,
+        checks: Arc<dyn CheckSource>,
+        config: Config,
+        instance: Option<String>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance,
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            checks,
+            config,
+        }
+    }
+}
+
+/// The API resource of TrafficSplits as the controller writes them (v1alpha4).
+pub fn split_resource() -> ApiResource {
+    let gvk = GroupVersionKind::gvk("split.smi-spec.io", "v1alpha4", "TrafficSplit");
+    ApiResource::from_gvk_with_plural(&gvk, "trafficsplits")
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let client = ctx.client.clone();
+    let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=weir");
+    let split = split_resource();
+    ctx.metrics
+        .ready
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    Controller::new(
+        Api::<Rollout>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .owns(Api::<Deployment>::all(client.clone()), owned.clone())
+    .owns(Api::<Service>::all(client.clone()), owned.clone())
+    .owns_with(Api::<DynamicObject>::all_with(client, &split), split, owned)
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx)
+    .for_each(|result| async move {
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "reconcile result");
+        }
+    })
+    .await;
+}
+
+/// One reconcile of one Rollout, in a span naming it.
+async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = rollout.namespace().ok_or(Error::NoNamespace)?;
+    let span = tracing::info_span!("reconcile", rollout = %format!("{ns}/{}", rollout.name_any()));
+    async move {
+        let started = Instant::now();
+        ctx.metrics.reconciles.inc();
+        let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &ns);
+        let result = finalizer(&api, FINALIZER, rollout, |event| async {
+            match event {
+                Finalizer::Apply(ro) => act::reconcile_apply(&ro, &ctx).await,
+                Finalizer::Cleanup(ro) => act::cleanup(&ro, &ctx).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)));
+        ctx.metrics
+            .duration
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(rollout = %rollout.name_any(), error = %chain(error), "reconcile failed");
+    ctx.metrics
+        .errors
+        .get_or_create(&ErrorLabels {
+            error: error.metric_label().into(),
+        })
+        .inc();
+    Action::requeue(Duration::from_secs(5))
+}

@@ -1,0 +1,288 @@
+//! Carries a plan out: server-side apply of children, deletes, Events and the status.
+
+use super::{Context, Error, FIELD_MANAGER, kube_err, observe, split_resource};
+use crate::children;
+use crate::plan::{Action as PlanAction, Plan, plan, revision_name, template_hash};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+use weir_crds::Rollout;
+
+/// Observes, plans and acts for a Rollout that exists.
+pub async fn reconcile_apply(rollout: &Rollout, ctx: &Context) -> Result<Action, Error> {
+    let ns = rollout.namespace().ok_or(Error::NoNamespace)?;
+    if ctx.config.gateway {
+        ensure_gateway(ctx, &ns).await?;
+    }
+    let now = Timestamp::now();
+    let observed = observe::gather(rollout, ctx, &ns, now).await?;
+    let p = plan(rollout, &observed, now);
+    if let Some(check) = &observed.check {
+        let verdict = check
+            .verdict
+            .map_or("Missing".to_string(), |v| format!("{v:?}"));
+        let labels = crate::metrics::PhaseLabels {
+            namespace: ns.clone(),
+            rollout: rollout.name_any(),
+            phase: verdict,
+        };
+        ctx.metrics.checks.get_or_create(&labels).inc();
+    }
+    execute(rollout, ctx, &ns, &p).await?;
+    let phase = p
+        .status
+        .phase
+        .map_or("Unknown".to_string(), |ph| format!("{ph:?}"));
+    let weight = p.status.weights.map_or(0, |w| w.canary);
+    ctx.metrics
+        .record_rollout(&ns, &rollout.name_any(), &phase, weight);
+    let wait = p
+        .requeue_after
+        .unwrap_or(ctx.config.resync)
+        .clamp(Duration::from_millis(200), ctx.config.resync);
+    Ok(Action::requeue(wait))
+}
+
+/// Writes the plan's actions in order, then its Events, then the status.
+async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result<(), Error> {
+    let name = rollout.name_any();
+    let apply = PatchParams::apply(FIELD_MANAGER).force();
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
+    let splits: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), ns, &split_resource());
+    for action in &p.actions {
+        tracing::info!(?action, "applying");
+        match action {
+            PlanAction::EnsureRootService => {
+                let svc = children::root_service(rollout, ctx.config.gateway);
+                services
+                    .patch(&rollout.root_service_name(), &apply, &Patch::Apply(&svc))
+                    .await
+                    .map_err(kube_err("apply the root Service"))?;
+            }
+            PlanAction::EnsureRevision { revision, replicas } => {
+                let rev = revision_name(&name, *revision);
+                let d = children::deployment(
+                    rollout,
+                    *revision,
+                    *replicas,
+                    &template_hash(&rollout.spec.template),
+                );
+                deployments
+                    .patch(&rev, &apply, &Patch::Apply(&d))
+                    .await
+                    .map_err(kube_err(format!("apply Deployment {rev}")))?;
+                let s = children::revision_service(rollout, *revision);
+                services
+                    .patch(&rev, &apply, &Patch::Apply(&s))
+                    .await
+                    .map_err(kube_err(format!("apply Service {rev}")))?;
+            }
+            PlanAction::ScaleRevision { revision, replicas } => {
+                let rev = revision_name(&name, *revision);
+                let patch = json!({"spec": {"replicas": replicas}});
+                deployments
+                    .patch(&rev, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(kube_err(format!("scale Deployment {rev}")))?;
+            }
+            PlanAction::WriteSplit { backends } => {
+                let split = children::traffic_split(rollout, backends);
+                splits
+                    .patch(
+                        &children::split_name(rollout),
+                        &apply,
+                        &Patch::Apply(&split),
+                    )
+                    .await
+                    .map_err(kube_err("apply the TrafficSplit"))?;
+            }
+            PlanAction::DeleteService { revision } => {
+                delete_opt(&services, &revision_name(&name, *revision)).await?;
+            }
+            PlanAction::DeleteDeployment { revision } => {
+                delete_opt(&deployments, &revision_name(&name, *revision)).await?;
+            }
+        }
+    }
+    let reference = rollout.object_ref(&());
+    for e in &p.events {
+        let event = Event {
+            type_: if e.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: e.reason.into(),
+            note: Some(e.message.clone()),
+            action: event_action(e.reason, &e.message),
+            secondary: None,
+        };
+        tracing::info!(reason = e.reason, message = %e.message, "event");
+        if let Err(err) = ctx.recorder.publish(&event, &reference).await {
+            tracing::warn!(error = %err, "could not record an Event");
+        }
+    }
+    write_status(rollout, ctx, ns, p).await
+}
+
+/// The Event's `action`: the reason plus a hash of the message. The recorder folds Events
+/// with the same action into one series, so only repeats of the same message are folded.
+fn event_action(reason: &str, message: &str) -> String {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in message.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    format!("{reason}-{hash:08x}")
+}
+
+async fn write_status(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result<(), Error> {
+    let json_err = |source| Error::Json {
+        what: "status".into(),
+        source,
+    };
+    let old = serde_json::to_value(rollout.status.clone().unwrap_or_default()).map_err(json_err)?;
+    let new = serde_json::to_value(&p.status).map_err(json_err)?;
+    let Some(diff) = merge_diff(&old, &new) else {
+        return Ok(());
+    };
+    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), ns);
+    api.patch_status(
+        &rollout.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&json!({ "status": diff })),
+    )
+    .await
+    .map_err(kube_err("patch the Rollout status"))?;
+    Ok(())
+}
+
+/// The JSON merge patch that turns `old` into `new` (None when equal). Only changed keys are
+/// sent, so a field the plugin wrote meanwhile survives unless the controller changed it too.
+pub fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut patch = Map::new();
+            for (k, nv) in n {
+                match o.get(k) {
+                    Some(ov) => {
+                        if let Some(d) = merge_diff(ov, nv) {
+                            patch.insert(k.clone(), d);
+                        }
+                    }
+                    None => {
+                        patch.insert(k.clone(), nv.clone());
+                    }
+                }
+            }
+            for k in o.keys() {
+                if !n.contains_key(k) {
+                    patch.insert(k.clone(), Value::Null);
+                }
+            }
+            (!patch.is_empty()).then_some(Value::Object(patch))
+        }
+        _ => (old != new).then(|| new.clone()),
+    }
+}
+
+async fn delete_opt<K>(api: &Api<K>, name: &str) -> Result<(), Error>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(kube_err(format!("delete {name}"))(e)),
+    }
+}
+
+/// Ensures the namespace's gateway ServiceAccount and Deployment.
+async fn ensure_gateway(ctx: &Context, ns: &str) -> Result<(), Error> {
+    let apply = PatchParams::apply(FIELD_MANAGER).force();
+    let sas: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), ns);
+    sas.patch(
+        children::GATEWAY_NAME,
+        &apply,
+        &Patch::Apply(&children::gateway_service_account(ns)),
+    )
+    .await
+    .map_err(kube_err("apply the gateway ServiceAccount"))?;
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
+    let d = children::gateway_deployment(ns, &ctx.config.gateway_image);
+    deployments
+        .patch(children::GATEWAY_NAME, &apply, &Patch::Apply(&d))
+        .await
+        .map_err(kube_err("apply the gateway Deployment"))?;
+    Ok(())
+}
+
+/// Removes the TrafficSplit and the Services of a deleted Rollout (Deployments go by garbage collection).
+pub async fn cleanup(rollout: &Rollout, ctx: &Context) -> Result<Action, Error> {
+    let ns = rollout.namespace().ok_or(Error::NoNamespace)?;
+    let splits: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &ns, &split_resource());
+    delete_opt(&splits, &children::split_name(rollout)).await?;
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
+    let selector = ListParams::default().labels(&format!(
+        "{}={}",
+        children::ROLLOUT_LABEL,
+        rollout.name_any()
+    ));
+    for s in services
+        .list(&selector)
+        .await
+        .map_err(kube_err("list Services"))?
+    {
+        delete_opt(&services, &s.name_any()).await?;
+    }
+    let reference = rollout.object_ref(&());
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "Deleted".into(),
+        note: Some("Removed the TrafficSplit and Services of the deleted Rollout".into()),
+        action: "Cleanup".into(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &reference).await {
+        tracing::warn!(error = %err, "could not record an Event");
+    }
+    Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_actions_differ_by_message_and_repeat_for_the_same_one() {
+        let a = event_action("WeightChanged", "Canary weight 0 → 20 (step 1/6)");
+        let b = event_action("WeightChanged", "Canary weight 20 → 50 (step 3/6)");
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            event_action("WeightChanged", "Canary weight 0 → 20 (step 1/6)")
+        );
+        assert!(a.starts_with("WeightChanged-") && a.len() <= 128);
+    }
+
+    #[test]
+    fn merge_diff_sends_only_changes_and_nulls_removed_keys() {
+        let old = json!({"phase": "Paused", "promoteStep": 3, "analysis": {"checks": 1, "lastResult": {"verdict": "Pass"}}});
+        let new = json!({"phase": "Progressing", "analysis": {"checks": 1}});
+        let diff = merge_diff(&old, &new).unwrap();
+        assert_eq!(
+            diff,
+            json!({"phase": "Progressing", "promoteStep": null, "analysis": {"lastResult": null}})
+        );
+        assert_eq!(merge_diff(&new, &new), None);
+    }
+}

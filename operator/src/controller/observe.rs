@@ -1,0 +1,118 @@
+//! Gathers what exists for a Rollout into the planner's `Observed`.
+
+use super::{Context, Error, kube_err, split_resource};
+use crate::children::{REVISION_LABEL, ROLLOUT_LABEL, TEMPLATE_HASH_ANNOTATION, split_name};
+use crate::plan::{Observed, RevisionState, check_due, revision_name, template_hash};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::api::{Api, DynamicObject, ListParams};
+use weir_crds::Rollout;
+use weir_crds::model::{SmiObject, normalise};
+
+/// Lists the Rollout's children, reads its split, and runs a check when one is due.
+pub async fn gather(
+    rollout: &Rollout,
+    ctx: &Context,
+    ns: &str,
+    now: Timestamp,
+) -> Result<Observed, Error> {
+    let name = rollout.name_any();
+    let selector = ListParams::default().labels(&format!("{ROLLOUT_LABEL}={name}"));
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
+    let splits: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), ns, &split_resource());
+    let mut observed = Observed {
+        template_hash: template_hash(&rollout.spec.template),
+        ..Observed::default()
+    };
+    for d in deployments
+        .list(&selector)
+        .await
+        .map_err(kube_err("list Deployments"))?
+    {
+        let Some(revision) = revision_of(&d.labels().get(REVISION_LABEL).cloned()) else {
+            continue;
+        };
+        if d.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let state = RevisionState {
+            template_hash: d
+                .annotations()
+                .get(TEMPLATE_HASH_ANNOTATION)
+                .cloned()
+                .unwrap_or_default(),
+            replicas: d.spec.replicas.unwrap_or(1),
+            available: d
+                .status
+                .as_ref()
+                .and_then(|s| s.available_replicas)
+                .unwrap_or(0),
+        };
+        observed.revisions.insert(revision, state);
+    }
+    let root = rollout.root_service_name();
+    for s in services
+        .list(&selector)
+        .await
+        .map_err(kube_err("list Services"))?
+    {
+        if s.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        if s.name_any() == root {
+            observed.root_service = true;
+        } else if let Some(revision) = revision_of(&s.labels().get(REVISION_LABEL).cloned()) {
+            observed.services.insert(revision);
+        }
+    }
+    if !observed.root_service {
+        observed.root_service = services
+            .get_opt(&root)
+            .await
+            .map_err(kube_err("get the root Service"))?
+            .is_some();
+    }
+    if let Some(split) = splits
+        .get_opt(&split_name(rollout))
+        .await
+        .map_err(kube_err("get the TrafficSplit"))?
+    {
+        observed.split = split_backends(&split, ns);
+    }
+    if check_due(rollout, now)
+        && let Some(canary) = rollout.status.as_ref().and_then(|s| s.canary_revision)
+    {
+        let service = revision_name(&name, canary);
+        observed.check = Some(ctx.checks.check(rollout, &service, now).await);
+    }
+    Ok(observed)
+}
+
+fn revision_of(label: &Option<String>) -> Option<i64> {
+    label.as_deref().and_then(|v| v.parse().ok())
+}
+
+/// The split's backends in percent; a split that is not whole percents reads as (-1) so it is rewritten.
+fn split_backends(split: &DynamicObject, ns: &str) -> Option<Vec<(String, i32)>> {
+    let value = serde_json::to_value(split).ok()?;
+    match normalise(&value, ns) {
+        Ok(SmiObject::Split(s)) => Some(
+            s.backends
+                .iter()
+                .map(|b| {
+                    let whole = b.weight_millis % 1000 == 0;
+                    let w = i32::try_from(b.weight_millis / 1000)
+                        .ok()
+                        .filter(|_| whole)
+                        .unwrap_or(-1);
+                    (b.service.clone(), w)
+                })
+                .collect(),
+        ),
+        _ => Some(Vec::new()),
+    }
+}

@@ -1,0 +1,197 @@
+//! The operator's own metrics, served on `/metrics` beside `/ready` and `/live`.
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response, StatusCode};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::net::TcpListener;
+
+/// Labels naming one Rollout.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RolloutLabels {
+    /// The namespace.
+    pub namespace: String,
+    /// The Rollout's name.
+    pub rollout: String,
+}
+
+/// Labels of a reconcile error.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// The error's kind (`Error::metric_label`).
+    pub error: String,
+}
+
+/// Labels of one phase of one Rollout.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    /// The namespace.
+    pub namespace: String,
+    /// The Rollout's name.
+    pub rollout: String,
+    /// The phase.
+    pub phase: String,
+}
+
+/// Every metric the operator exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Reconciles run.
+    pub reconciles: Counter,
+    /// Reconcile failures by kind.
+    pub errors: Family<ErrorLabels, Counter>,
+    /// Reconcile duration in seconds.
+    pub duration: Histogram,
+    /// 1 for each Rollout's current phase.
+    pub phase: Family<PhaseLabels, Gauge>,
+    /// The canary's weight in percent.
+    pub canary_weight: Family<RolloutLabels, Gauge>,
+    /// Analysis checks by verdict.
+    pub checks: Family<PhaseLabels, Counter>,
+    /// Whether the controller is running (set once the watches are up).
+    pub ready: AtomicBool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("weir_operator");
+        let reconciles = Counter::default();
+        let errors = Family::<ErrorLabels, Counter>::default();
+        let duration = Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]);
+        let phase = Family::<PhaseLabels, Gauge>::default();
+        let canary_weight = Family::<RolloutLabels, Gauge>::default();
+        let checks = Family::<PhaseLabels, Counter>::default();
+        registry.register("reconciles", "Reconciles run", reconciles.clone());
+        registry.register(
+            "reconcile_errors",
+            "Reconcile failures by kind",
+            errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile duration",
+            duration.clone(),
+        );
+        registry.register(
+            "rollout_phase",
+            "1 for each Rollout's current phase",
+            phase.clone(),
+        );
+        registry.register(
+            "rollout_canary_weight",
+            "The canary's weight in percent",
+            canary_weight.clone(),
+        );
+        registry.register(
+            "analysis_checks",
+            "Analysis checks by verdict (the phase label holds the verdict)",
+            checks.clone(),
+        );
+        Self {
+            registry,
+            reconciles,
+            errors,
+            duration,
+            phase,
+            canary_weight,
+            checks,
+            ready: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Metrics {
+    /// The metrics in Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// Records a Rollout's phase (clearing the others) and weight.
+    pub fn record_rollout(&self, namespace: &str, rollout: &str, phase: &str, canary_weight: i32) {
+        for p in ["Healthy", "Progressing", "Paused", "Degraded", "Aborted"] {
+            let labels = PhaseLabels {
+                namespace: namespace.into(),
+                rollout: rollout.into(),
+                phase: p.into(),
+            };
+            self.phase.get_or_create(&labels).set(i64::from(p == phase));
+        }
+        let labels = RolloutLabels {
+            namespace: namespace.into(),
+            rollout: rollout.into(),
+        };
+        self.canary_weight
+            .get_or_create(&labels)
+            .set(i64::from(canary_weight));
+    }
+}
+
+/// Serves `/metrics`, `/ready` and `/live` until the task is dropped.
+pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let metrics = metrics.clone();
+                async move { Ok::<_, std::convert::Infallible>(respond(&req, &metrics)) }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await;
+        });
+    }
+}
+
+fn respond(req: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
+    let (status, body) = match req.uri().path() {
+        "/metrics" => (StatusCode::OK, metrics.encode()),
+        "/live" => (StatusCode::OK, "ok\n".into()),
+        "/ready" if metrics.ready.load(Ordering::Relaxed) => (StatusCode::OK, "ok\n".into()),
+        "/ready" => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),
+        _ => (StatusCode::NOT_FOUND, "not found\n".into()),
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_gauge_marks_only_the_current_phase() {
+        let m = Metrics::default();
+        m.record_rollout("ns", "foobar", "Progressing", 25);
+        m.record_rollout("ns", "foobar", "Healthy", 0);
+        let text = m.encode();
+        assert!(
+            text.contains(
+                r#"weir_operator_rollout_phase{namespace="ns",rollout="foobar",phase="Healthy"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"weir_operator_rollout_phase{namespace="ns",rollout="foobar",phase="Progressing"} 0"#), "{text}");
+        assert!(
+            text.contains(
+                r#"weir_operator_rollout_canary_weight{namespace="ns",rollout="foobar"} 0"#
+            ),
+            "{text}"
+        );
+    }
+}
