@@ -1,1 +1,5 @@
-//! Weir e2e: the local control plane, the workload simulator and end-to-end tests.
+//! Weir e2e.
+pub mod apiserver;
+pub mod demo_app;
+pub mod loadgen;
+pub mod simulator;

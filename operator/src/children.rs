@@ -4,8 +4,8 @@
 use crate::plan::revision_name;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, PodSpec, PodTemplateSpec, Service, ServiceAccount, ServicePort,
-    ServiceSpec,
+    Container, ContainerPort, EnvVar, EnvVarSource, ObjectFieldSelector, PodSpec, PodTemplateSpec,
+    Service, ServiceAccount, ServicePort, ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -242,13 +242,20 @@ pub fn gateway_deployment(namespace: &str, image: &str) -> Deployment {
                     containers: vec![Container {
                         name: "proxy".into(),
                         image: Some(image.into()),
+                        // Bound to the pod's own IP: the local simulator runs every pod on
+                        // one loopback network, so a wildcard bind would clash.
                         args: Some(vec![
                             "--namespace".into(),
                             namespace.into(),
                             "--listen".into(),
-                            format!("0.0.0.0:{GATEWAY_PORT}"),
+                            format!("$(POD_IP):{GATEWAY_PORT}"),
                             "--admin".into(),
-                            format!("0.0.0.0:{GATEWAY_ADMIN_PORT}"),
+                            format!("$(POD_IP):{GATEWAY_ADMIN_PORT}"),
+                        ]),
+                        env: Some(vec![
+                            field_env("POD_IP", "status.podIP"),
+                            field_env("POD_NAME", "metadata.name"),
+                            field_env("POD_NAMESPACE", "metadata.namespace"),
                         ]),
                         ports: Some(vec![
                             port("http", GATEWAY_PORT),
@@ -262,6 +269,20 @@ pub fn gateway_deployment(namespace: &str, image: &str) -> Deployment {
             ..DeploymentSpec::default()
         },
         status: None,
+    }
+}
+
+fn field_env(name: &str, path: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.into(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
     }
 }
 

@@ -289,6 +289,10 @@ impl<'a> Planner<'a> {
         }
         self.status.phase = Some(Phase::Paused);
         self.set_condition("Paused", true, reason, message);
+        if reason != "ProgressDeadlineExceeded" {
+            self.set_condition("Progressing", true, "RolloutPaused", message);
+        }
+        self.set_condition("Completed", false, "RolloutPaused", message);
         self.status.message = Some(message.to_string());
     }
 

@@ -15,8 +15,19 @@ use std::time::Duration;
 use weir_crds::Rollout;
 
 /// Observes, plans and acts for a Rollout that exists.
-pub async fn reconcile_apply(rollout: &Rollout, ctx: &Context) -> Result<Action, Error> {
-    let ns = rollout.namespace().ok_or(Error::NoNamespace)?;
+pub async fn reconcile_apply(cached: &Rollout, ctx: &Context) -> Result<Action, Error> {
+    let ns = cached.namespace().ok_or(Error::NoNamespace)?;
+    // Plan from the live object: the watch cache may not have seen our last status write
+    // yet, and planning from it would repeat that write's decisions (and Events).
+    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(live) = api
+        .get_opt(&cached.name_any())
+        .await
+        .map_err(kube_err("get the Rollout"))?
+    else {
+        return Ok(Action::await_change());
+    };
+    let rollout = &live;
     if ctx.config.gateway {
         ensure_gateway(ctx, &ns).await?;
     }

@@ -1,0 +1,115 @@
+//! `x-kubernetes-validations` (CEL) rules of CRD schemas, evaluated with kube's CEL support.
+
+use super::error::Cause;
+use super::schema::show;
+use kube::core::cel::{CompiledSchema, Validator, compile_schema};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+thread_local! {
+    static VALIDATOR: Validator = Validator::new();
+    /// Compiled rules per schema (by content hash), so rules compile once per worker thread.
+    static COMPILED: RefCell<HashMap<u64, std::rc::Rc<CompiledSchema>>> = RefCell::new(HashMap::new());
+}
+
+fn compiled(schema: &Value) -> std::rc::Rc<CompiledSchema> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    schema.to_string().hash(&mut h);
+    let key = h.finish();
+    COMPILED.with(|c| {
+        let mut map = c.borrow_mut();
+        if map.len() > 256 {
+            map.clear();
+        }
+        map.entry(key)
+            .or_insert_with(|| std::rc::Rc::new(compile_schema(schema)))
+            .clone()
+    })
+}
+
+/// Whether a schema has any CEL rule (so objects of schemas without rules skip the work).
+pub fn has_rules(schema: &Value) -> bool {
+    match schema {
+        Value::Object(m) => m.contains_key("x-kubernetes-validations") || m.values().any(has_rules),
+        Value::Array(a) => a.iter().any(has_rules),
+        _ => false,
+    }
+}
+
+fn value_at<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = obj;
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (key, idx) = match part.split_once('[') {
+            Some((k, rest)) => (k, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        cur = cur.get(key)?;
+        if let Some(i) = idx {
+            cur = cur.get(i)?;
+        }
+    }
+    Some(cur)
+}
+
+/// Evaluates the CEL rules of `schema` on `obj` (and `old`, for transition rules).
+pub fn check(schema: &Value, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
+    if !has_rules(schema) {
+        return vec![];
+    }
+    let program = compiled(schema);
+    let result = VALIDATOR.with(|v| v.validate_compiled(&program, obj, old));
+    match result {
+        Ok(()) => vec![],
+        Err(errs) => errs
+            .into_vec()
+            .into_iter()
+            .map(|e| {
+                let field = e.field_path.clone();
+                let shown = value_at(obj, &field).map_or_else(|| "\"object\"".to_string(), show);
+                Cause {
+                    reason: e
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| "FieldValueInvalid".into()),
+                    message: format!("Invalid value: {shown}: {}", e.message),
+                    field: if field.is_empty() {
+                        "<root>".into()
+                    } else {
+                        field
+                    },
+                }
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> Value {
+        json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "steps": {"type": "array", "items": {"type": "object",
+                "properties": {"setWeight": {"type": "integer"}, "pause": {"type": "object"}},
+                "x-kubernetes-validations": [{"rule": "has(self.setWeight) != has(self.pause)",
+                                              "message": "set exactly one of setWeight or pause"}]}}}}}})
+    }
+
+    #[test]
+    fn cel_rules_reject_with_the_rule_message_and_path() {
+        let bad = json!({"spec": {"steps": [{"setWeight": 1}, {"setWeight": 2, "pause": {}}]}});
+        let errs = check(&schema(), &bad, None);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].field, "spec.steps[1]");
+        assert_eq!(
+            errs[0].message,
+            "Invalid value: \"object\": set exactly one of setWeight or pause"
+        );
+        let good = json!({"spec": {"steps": [{"setWeight": 1}, {"pause": {}}]}});
+        assert!(check(&schema(), &good, None).is_empty());
+        assert!(!has_rules(&json!({"type": "object"})));
+    }
+}

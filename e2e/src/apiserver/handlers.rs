@@ -1,0 +1,573 @@
+//! The resource verbs over HTTP: get, list, watch, create, update, patch, delete.
+
+use super::admission::FieldValidation;
+use super::error::ApiError;
+use super::ops::{self, WriteOpts};
+use super::patch::PatchKind;
+use super::resources::ResourceDef;
+use super::router::{self, ResourcePath};
+use super::selector::{FieldSelector, LabelSelector};
+use super::server::{Body, error_response, json_response, read_body};
+use super::table::{self, Include};
+use super::{Shared, gc, watch};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Everything a verb needs from the request.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The resource definition.
+    pub def: Arc<ResourceDef>,
+    /// The parsed path.
+    pub rp: ResourcePath,
+    /// Query parameters.
+    pub query: HashMap<String, String>,
+    /// The Accept header.
+    pub accept: String,
+    /// The Content-Type header.
+    pub content_type: String,
+    /// The User-Agent header.
+    pub user_agent: String,
+}
+
+// === impl Call ===
+
+impl Call {
+    /// Namespace for storage ("" for cluster-scoped).
+    pub fn ns(&self) -> String {
+        if self.def.namespaced {
+            self.rp.namespace.clone().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    }
+
+    /// Namespace filter for lists/watches.
+    pub fn ns_filter(&self) -> Option<String> {
+        if self.def.namespaced {
+            self.rp.namespace.clone()
+        } else {
+            None
+        }
+    }
+
+    /// The `includeObject` choice for Tables.
+    pub fn include(&self) -> Include {
+        match self.query.get("includeObject").map(String::as_str) {
+            Some("None") => Include::None,
+            Some("Object") => Include::Object,
+            _ => Include::Metadata,
+        }
+    }
+
+    /// Whether a Table was asked for.
+    pub fn wants_table(&self) -> bool {
+        table::wants_table(&self.accept)
+    }
+
+    /// Parses both selectors.
+    pub fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
+        let l = LabelSelector::parse(self.query.get("labelSelector").map_or("", String::as_str))
+            .map_err(ApiError::bad_request)?;
+        let f = FieldSelector::parse(self.query.get("fieldSelector").map_or("", String::as_str))
+            .map_err(ApiError::bad_request)?;
+        Ok((l, f))
+    }
+
+    fn write_opts(&self) -> WriteOpts {
+        let manager = self.query.get("fieldManager").cloned().unwrap_or_else(|| {
+            self.user_agent
+                .split('/')
+                .next()
+                .unwrap_or("unknown")
+                .to_string()
+        });
+        WriteOpts {
+            manager,
+            fv: FieldValidation::parse(self.query.get("fieldValidation").map(String::as_str)),
+            dry_run: self.query.get("dryRun").is_some_and(|v| v == "All"),
+            force: self.query.get("force").is_some_and(|v| v == "true"),
+        }
+    }
+}
+
+fn header(req: &Request<Incoming>, name: http::header::HeaderName) -> String {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Serves one resource request.
+pub async fn handle(
+    shared: Arc<Shared>,
+    rp: ResourcePath,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let def = shared
+        .state
+        .lock()
+        .registry
+        .find(&rp.group, &rp.version, &rp.plural);
+    let Some(def) = def else {
+        return error_response(&ApiError::no_route(req.uri().path()));
+    };
+    let call = Call {
+        def,
+        query: router::query(req.uri().query()),
+        accept: header(&req, http::header::ACCEPT),
+        content_type: header(&req, http::header::CONTENT_TYPE),
+        user_agent: header(&req, http::header::USER_AGENT),
+        rp,
+    };
+    let method = req.method().clone();
+    let body = if matches!(
+        method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) {
+        match read_body(req.into_body(), shared.opts.max_body).await {
+            Ok(b) => b,
+            Err(e) => return error_response(&e),
+        }
+    } else {
+        bytes::Bytes::new()
+    };
+    let watching = call.rp.watch
+        || call
+            .query
+            .get("watch")
+            .is_some_and(|v| v == "true" || v == "1");
+    let sub = call.rp.sub.clone();
+    let result = match (&method, call.rp.name.is_some(), sub.as_deref()) {
+        (&Method::GET, false, None) if watching => return watch::serve(shared, call).await,
+        (&Method::GET, false, None) => list(&shared, &call),
+        (&Method::GET, true, None | Some("status")) if watching => {
+            return watch::serve(shared, call).await;
+        }
+        (&Method::GET, true, None | Some("status")) => get(&shared, &call),
+        (&Method::GET, true, Some("scale")) => get_scale(&shared, &call),
+        (&Method::POST, false, None) => create(&shared, &call, &body),
+        (&Method::PUT, true, Some("scale")) => scale(&shared, &call, &body, None),
+        (&Method::PATCH, true, Some("scale")) => {
+            match PatchKind::from_content_type(&call.content_type) {
+                Some(k) => scale(&shared, &call, &body, Some(k)),
+                None => Err(ApiError::unsupported_media_type(&call.content_type)),
+            }
+        }
+        (&Method::PUT, true, None | Some("status")) => update(&shared, &call, &body),
+        (&Method::PATCH, true, None | Some("status")) => patch(&shared, &call, &body),
+        (&Method::DELETE, true, None) => delete(&shared, &call, &body),
+        (&Method::DELETE, false, None) => delete_collection(&shared, &call),
+        (_, _, Some(s)) if !matches!(s, "status" | "scale") => Err(ApiError::no_route(s)),
+        _ => Err(ApiError::method_not_allowed()),
+    };
+    match result {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    }
+}
+
+fn check_sub(def: &ResourceDef, sub: Option<&str>) -> Result<(), ApiError> {
+    match sub {
+        Some("status") if !def.status => Err(ApiError::no_route("status")),
+        Some("scale") if def.scale.is_none() => Err(ApiError::no_route("scale")),
+        _ => Ok(()),
+    }
+}
+
+fn get(shared: &Shared, call: &Call) -> Result<Response<Body>, ApiError> {
+    check_sub(&call.def, call.rp.sub.as_deref())?;
+    let name = call.rp.name.clone().unwrap_or_default();
+    let obj = shared
+        .state
+        .lock()
+        .store
+        .get(&call.def.storage, &call.ns(), &name)
+        .ok_or_else(|| ApiError::not_found(&call.def.group, &call.def.plural, &name))?;
+    let out = ops::present(&call.def, &obj);
+    if call.wants_table() {
+        let t = table::render(
+            &call.def,
+            &[out],
+            json!({}),
+            call.include(),
+            chrono::Utc::now(),
+        );
+        return Ok(json_response(200, &t));
+    }
+    Ok(json_response(200, &out))
+}
+
+fn get_scale(shared: &Shared, call: &Call) -> Result<Response<Body>, ApiError> {
+    check_sub(&call.def, Some("scale"))?;
+    let name = call.rp.name.clone().unwrap_or_default();
+    let obj = shared
+        .state
+        .lock()
+        .store
+        .get(&call.def.storage, &call.ns(), &name)
+        .ok_or_else(|| ApiError::not_found(&call.def.group, &call.def.plural, &name))?;
+    let s = ops::scale_of(&call.def, &obj).ok_or_else(|| ApiError::no_route("scale"))?;
+    Ok(json_response(200, &s))
+}
+
+/// Lists matching objects in their served shape, with the list's resourceVersion.
+pub fn list_objects(shared: &Shared, call: &Call) -> Result<(Vec<Value>, u64), ApiError> {
+    let (ls, fs) = call.selectors()?;
+    let st = shared.state.lock();
+    let ns = call.ns_filter();
+    let raw = match (fs.pinned_name(), &ns) {
+        (Some(n), Some(ns)) => st.store.get(&call.def.storage, ns, n).into_iter().collect(),
+        _ => st.store.list(&call.def.storage, ns.as_deref()),
+    };
+    let rv = st.store.rv();
+    drop(st);
+    let items = raw
+        .iter()
+        .map(|o| ops::present(&call.def, o))
+        .filter(|o| ls.matches(o) && fs.matches(o))
+        .collect();
+    Ok((items, rv))
+}
+
+/// An object serialised with the served `apiVersion` and `kind`, without cloning it.
+struct Presented<'a> {
+    obj: &'a Value,
+    api_version: &'a str,
+    kind: &'a str,
+}
+
+impl serde::Serialize for Presented<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Some(m) = self.obj.as_object() else {
+            return self.obj.serialize(s);
+        };
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("apiVersion", self.api_version)?;
+        map.serialize_entry("kind", self.kind)?;
+        for (k, v) in m.iter().filter(|(k, _)| *k != "apiVersion" && *k != "kind") {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListBody<'a> {
+    kind: String,
+    api_version: String,
+    metadata: Value,
+    items: Vec<Presented<'a>>,
+}
+
+/// Lists without copying objects: filters the stored objects and serialises them directly.
+fn list_fast(shared: &Shared, call: &Call) -> Result<Response<Body>, ApiError> {
+    let (ls, fs) = call.selectors()?;
+    let st = shared.state.lock();
+    let ns = call.ns_filter();
+    let raw = match (fs.pinned_name(), &ns) {
+        (Some(n), Some(ns)) => st.store.get(&call.def.storage, ns, n).into_iter().collect(),
+        _ => st.store.list(&call.def.storage, ns.as_deref()),
+    };
+    let rv = st.store.rv();
+    drop(st);
+    let api_version = call.def.api_version();
+    let items = raw
+        .iter()
+        .filter(|o| ls.matches(o) && fs.matches(o))
+        .map(|o| Presented {
+            obj: o,
+            api_version: &api_version,
+            kind: &call.def.kind,
+        })
+        .collect();
+    let body = ListBody {
+        kind: format!("{}List", call.def.kind),
+        api_version: api_version.clone(),
+        metadata: json!({"resourceVersion": rv.to_string()}),
+        items,
+    };
+    let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(super::server::bytes_response(
+        200,
+        "application/json",
+        bytes.into(),
+    ))
+}
+
+fn list(shared: &Shared, call: &Call) -> Result<Response<Body>, ApiError> {
+    let converts = call.def.is_event() && call.def.group == "events.k8s.io";
+    let by_type = call
+        .query
+        .get("fieldSelector")
+        .is_some_and(|f| f.contains("apiVersion") || f.contains("kind="));
+    if !call.wants_table() && !converts && !by_type {
+        return list_fast(shared, call);
+    }
+    let (items, rv) = list_objects(shared, call)?;
+    let meta = json!({"resourceVersion": rv.to_string()});
+    if call.wants_table() {
+        let t = table::render(&call.def, &items, meta, call.include(), chrono::Utc::now());
+        return Ok(json_response(200, &t));
+    }
+    Ok(json_response(
+        200,
+        &json!({
+            "kind": format!("{}List", call.def.kind),
+            "apiVersion": call.def.api_version(),
+            "metadata": meta,
+            "items": items,
+        }),
+    ))
+}
+
+fn parse_object(call: &Call, body: &[u8]) -> Result<Value, ApiError> {
+    if call.content_type.contains("protobuf") || call.content_type.contains("cbor") {
+        return Err(ApiError::unsupported_media_type(&call.content_type));
+    }
+    let v: Value = if call.content_type.contains("yaml") {
+        serde_yaml::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })?
+    };
+    if !v.is_object() {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
+    }
+    if !v["metadata"].is_null() && !v["metadata"].is_object() {
+        return Err(ApiError::bad_request("metadata must be an object"));
+    }
+    if let Some(av) = v["apiVersion"].as_str()
+        && av != call.def.api_version()
+    {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({av}) does not match the expected API version ({})",
+            call.def.api_version()
+        )));
+    }
+    if let Some(k) = v["kind"].as_str()
+        && k != call.def.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({k}) does not match the expected kind ({})",
+            call.def.kind
+        )));
+    }
+    Ok(ops::ingest(&call.def, v))
+}
+
+fn written(call: &Call, code: u16, w: ops::Written) -> Response<Body> {
+    let mut r = json_response(code, &ops::present(&call.def, &w.object));
+    for warn in w.warnings {
+        let text = format!("299 - {}", serde_json::Value::String(warn));
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            r.headers_mut().append(http::header::WARNING, v);
+        }
+    }
+    r
+}
+
+fn create(shared: &Shared, call: &Call, body: &[u8]) -> Result<Response<Body>, ApiError> {
+    let obj = parse_object(call, body)?;
+    let opts = call.write_opts();
+    let ns = call.rp.namespace.clone();
+    let w = ops::create(
+        &mut shared.state.lock(),
+        &call.def,
+        ns.as_deref(),
+        obj,
+        &opts,
+        false,
+    )?;
+    Ok(written(call, 201, w))
+}
+
+fn update(shared: &Shared, call: &Call, body: &[u8]) -> Result<Response<Body>, ApiError> {
+    check_sub(&call.def, call.rp.sub.as_deref())?;
+    let obj = parse_object(call, body)?;
+    let name = call.rp.name.clone().unwrap_or_default();
+    if call.def.custom
+        && obj["metadata"]["resourceVersion"]
+            .as_str()
+            .is_none_or(str::is_empty)
+    {
+        // Custom resources do not allow unconditional updates.
+        let cause = super::error::Cause {
+            reason: "FieldValueInvalid".into(),
+            message: "Invalid value: 0x0: must be specified for an update".into(),
+            field: "metadata.resourceVersion".into(),
+        };
+        return Err(ApiError::invalid(
+            &call.def.kind_group(),
+            &call.def.group,
+            &name,
+            vec![cause],
+        ));
+    }
+    let sub = call.rp.sub.clone().unwrap_or_default();
+    let opts = call.write_opts();
+    let w = ops::update(
+        &mut shared.state.lock(),
+        &call.def,
+        &call.ns(),
+        &name,
+        obj,
+        &sub,
+        &opts,
+        None,
+    )?;
+    Ok(written(call, 200, w))
+}
+
+fn patch(shared: &Shared, call: &Call, body: &[u8]) -> Result<Response<Body>, ApiError> {
+    check_sub(&call.def, call.rp.sub.as_deref())?;
+    let kind = PatchKind::from_content_type(&call.content_type)
+        .ok_or_else(|| ApiError::unsupported_media_type(&call.content_type))?;
+    let name = call.rp.name.clone().unwrap_or_default();
+    let sub = call.rp.sub.clone().unwrap_or_default();
+    let opts = call.write_opts();
+    if kind == PatchKind::Apply && !call.query.contains_key("fieldManager") {
+        return Err(ApiError::bad_request(
+            "PATCH /apply requires a non-empty fieldManager",
+        ));
+    }
+    let mut st = shared.state.lock();
+    let existed = st.store.get(&call.def.storage, &call.ns(), &name).is_some();
+    let w = ops::patch(
+        &mut st,
+        &call.def,
+        &call.ns(),
+        &name,
+        kind,
+        body,
+        &sub,
+        &opts,
+    )?;
+    drop(st);
+    Ok(written(call, if existed { 200 } else { 201 }, w))
+}
+
+fn scale(
+    shared: &Shared,
+    call: &Call,
+    body: &[u8],
+    kind: Option<PatchKind>,
+) -> Result<Response<Body>, ApiError> {
+    check_sub(&call.def, Some("scale"))?;
+    let name = call.rp.name.clone().unwrap_or_default();
+    let opts = call.write_opts();
+    let s = ops::write_scale(
+        &mut shared.state.lock(),
+        &call.def,
+        &call.ns(),
+        &name,
+        body,
+        kind,
+        &opts,
+    )?;
+    Ok(json_response(200, &s))
+}
+
+fn delete_options(call: &Call, body: &[u8]) -> Result<Value, ApiError> {
+    let mut opts = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice::<Value>(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
+    };
+    if let Some(p) = call.query.get("propagationPolicy") {
+        opts["propagationPolicy"] = json!(p);
+    }
+    if call
+        .query
+        .get("orphanDependents")
+        .is_some_and(|v| v == "true")
+    {
+        opts["propagationPolicy"] = json!("Orphan");
+    }
+    Ok(opts)
+}
+
+fn delete(shared: &Shared, call: &Call, body: &[u8]) -> Result<Response<Body>, ApiError> {
+    let opts = delete_options(call, body)?;
+    let name = call.rp.name.clone().unwrap_or_default();
+    let ns = call.ns();
+    let def = &call.def;
+    let mut st = shared.state.lock();
+    let cur = st
+        .store
+        .get(&def.storage, &ns, &name)
+        .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, &name))?;
+    let pre = &opts["preconditions"];
+    if let Some(uid) = pre["uid"].as_str()
+        && Some(uid) != cur["metadata"]["uid"].as_str()
+    {
+        return Err(ApiError::conflict(&def.group, &def.plural, &name));
+    }
+    if let Some(rv) = pre["resourceVersion"].as_str()
+        && Some(rv) != cur["metadata"]["resourceVersion"].as_str()
+    {
+        return Err(ApiError::conflict(&def.group, &def.plural, &name));
+    }
+    if call.query.get("dryRun").is_some_and(|v| v == "All") {
+        return Ok(json_response(200, &ops::present(def, &cur)));
+    }
+    let protected = ["default", "kube-system", "kube-public"];
+    if def.group.is_empty() && def.plural == "namespaces" && protected.contains(&name.as_str()) {
+        return Err(ApiError::new(
+            403,
+            "Forbidden",
+            format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
+        ));
+    }
+    let orphan = opts["propagationPolicy"].as_str() == Some("Orphan");
+    let outcome = if def.group.is_empty() && def.plural == "namespaces" {
+        gc::delete_namespace(&mut st, &name)
+    } else {
+        gc::delete(&mut st, &def.storage, &ns, &name, orphan)
+    };
+    drop(st);
+    match outcome {
+        Some((obj, removed)) => Ok(json_response(
+            if removed { 200 } else { 202 },
+            &ops::present(def, &obj),
+        )),
+        None => Err(ApiError::not_found(&def.group, &def.plural, &name)),
+    }
+}
+
+fn delete_collection(shared: &Shared, call: &Call) -> Result<Response<Body>, ApiError> {
+    let (items, rv) = list_objects(shared, call)?;
+    let mut st = shared.state.lock();
+    let mut out = vec![];
+    for o in items {
+        let ns = o["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let name = o["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if let Some((obj, _)) = gc::delete(&mut st, &call.def.storage, &ns, &name, false) {
+            out.push(ops::present(&call.def, &obj));
+        }
+    }
+    Ok(json_response(
+        200,
+        &json!({
+            "kind": format!("{}List", call.def.kind), "apiVersion": call.def.api_version(),
+            "metadata": {"resourceVersion": rv.to_string()}, "items": out,
+        }),
+    ))
+}

@@ -1,0 +1,257 @@
+//! The Rollout controller against the local control plane and the workload simulator:
+//! the brief's v1→v2 workflow, step by step, checked through the kube client.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/operator.rs"]
+mod operator_support;
+
+use anyhow::Result;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use operator_support::*;
+use std::sync::Arc;
+use weir_crds::Rollout;
+use weir_crds::rollout::{Phase, Verdict};
+use weir_operator::checks::FixedVerdict;
+use weir_operator::controller;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn good_v2_walks_every_step_and_is_promoted() -> Result<()> {
+    let mut cluster = start(61, Some(Arc::new(FixedVerdict(Verdict::Pass)))).await?;
+    let client = cluster.client.clone();
+    let splits = record_splits(&client);
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
+    rollouts
+        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
+        .await?;
+    eventually(30, "v1 Healthy", || async {
+        (phase(&rollouts).await == Some(Phase::Healthy)).then_some(())
+    })
+    .await?;
+
+    let patch = image_patch("weir-demo:v2");
+    rollouts
+        .patch("foobar", &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    let paused = eventually(30, "the pause step", || async {
+        let ro = rollouts.get("foobar").await.ok()?;
+        let s = ro.status?;
+        (s.phase == Some(Phase::Paused) && s.current_step == Some(3)).then_some(s)
+    })
+    .await?;
+    assert_eq!(paused.weights.unwrap().canary, 50);
+    assert_eq!(paused.step_progress.as_deref(), Some("4/6"));
+    let promote = serde_json::json!({"status": {"promoteStep": 3}});
+    rollouts
+        .patch_status("foobar", &PatchParams::default(), &Patch::Merge(&promote))
+        .await?;
+    let done = eventually(30, "v2 promoted", || async {
+        let s = rollouts.get("foobar").await.ok()?.status?;
+        (s.phase == Some(Phase::Healthy) && s.stable_revision == Some(2)).then_some(s)
+    })
+    .await?;
+    assert_eq!(done.canary_revision, None);
+
+    let history = splits.lock().await.clone();
+    assert_eq!(
+        history,
+        vec![
+            b(&[("foobar-v1", 100)]),
+            b(&[("foobar-v1", 100), ("foobar-v2", 0)]),
+            b(&[("foobar-v1", 80), ("foobar-v2", 20)]),
+            b(&[("foobar-v1", 50), ("foobar-v2", 50)]),
+            b(&[("foobar-v1", 20), ("foobar-v2", 80)]),
+            b(&[("foobar-v2", 100)]),
+        ]
+    );
+    let services: Api<Service> = Api::namespaced(client.clone(), "default");
+    eventually(10, "v1 Service deleted", || async {
+        services
+            .get_opt("foobar-v1")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await?;
+    assert!(
+        services.get_opt("foobar").await?.is_some(),
+        "the root Service exists"
+    );
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    eventually(15, "v1 Deployment deleted after scaleDownDelay", || async {
+        deployments
+            .get_opt("foobar-v1")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await?;
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let notes: Vec<String> = events
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("foobar"))
+        .filter_map(|e| e.note)
+        .collect();
+    for expected in [
+        "Canary weight 0 → 20 (step 1/6)",
+        "Canary weight 20 → 50 (step 3/6)",
+        "Promoted foobar-v2",
+    ] {
+        assert!(
+            notes.iter().any(|n| n.contains(expected)),
+            "no event {expected:?} in {notes:#?}"
+        );
+    }
+    cluster.stop_controller();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_puts_all_traffic_back_and_delete_cleans_up() -> Result<()> {
+    let mut cluster = start(63, Some(Arc::new(FixedVerdict(Verdict::Pass)))).await?;
+    let client = cluster.client.clone();
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
+    rollouts
+        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
+        .await?;
+    eventually(30, "v1 Healthy", || async {
+        (phase(&rollouts).await == Some(Phase::Healthy)).then_some(())
+    })
+    .await?;
+    let patch = image_patch("weir-demo:v2");
+    rollouts
+        .patch("foobar", &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    eventually(30, "the pause step", || async {
+        (phase(&rollouts).await == Some(Phase::Paused)).then_some(())
+    })
+    .await?;
+    rollouts
+        .patch_status(
+            "foobar",
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({"status": {"abort": true}})),
+        )
+        .await?;
+    eventually(15, "Aborted", || async {
+        (phase(&rollouts).await == Some(Phase::Aborted)).then_some(())
+    })
+    .await?;
+    let splits: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &controller::split_resource());
+    let split = splits.get("foobar-rollout").await?;
+    assert_eq!(split.data["spec"]["backends"][0]["weight"], 100);
+    assert_eq!(split.data["spec"]["backends"][1]["weight"], 0);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    eventually(10, "canary scaled to 0", || async {
+        (deployments.get("foobar-v2").await.ok()?.spec.replicas == Some(0)).then_some(())
+    })
+    .await?;
+
+    rollouts.delete("foobar", &Default::default()).await?;
+    eventually(15, "Rollout gone", || async {
+        rollouts
+            .get_opt("foobar")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await?;
+    assert!(
+        splits.get_opt("foobar-rollout").await?.is_none(),
+        "the finalizer removed the split"
+    );
+    let services: Api<Service> = Api::namespaced(client.clone(), "default");
+    assert!(
+        services.get_opt("foobar").await?.is_none(),
+        "the finalizer removed the root Service"
+    );
+    cluster.stop_controller();
+    Ok(())
+}
+
+fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl on PATH");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_and_describe_show_phase_step_weights_conditions_and_events() -> Result<()> {
+    let mut cluster = start(69, Some(Arc::new(FixedVerdict(Verdict::Pass)))).await?;
+    let client = cluster.client.clone();
+    let kubeconfig = cluster.server.kubeconfig_path().to_path_buf();
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
+    rollouts
+        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
+        .await?;
+    eventually(30, "v1 Healthy", || async {
+        (phase(&rollouts).await == Some(Phase::Healthy)).then_some(())
+    })
+    .await?;
+    rollouts
+        .patch(
+            "foobar",
+            &PatchParams::default(),
+            &Patch::Merge(&image_patch("weir-demo:v2")),
+        )
+        .await?;
+    eventually(30, "the pause step", || async {
+        (phase(&rollouts).await == Some(Phase::Paused)).then_some(())
+    })
+    .await?;
+
+    let get = kubectl(&kubeconfig, &["get", "rollouts"]);
+    println!("{get}");
+    let header: Vec<&str> = get.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "PHASE",
+            "STEP",
+            "CANARY",
+            "STABLE",
+            "CANARY-REV",
+            "AGE"
+        ]
+    );
+    let row: Vec<&str> = get.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(&row[..6], ["foobar", "Paused", "4/6", "50", "1", "2"]);
+
+    let describe = kubectl(&kubeconfig, &["describe", "rollout", "foobar"]);
+    println!("{describe}");
+    for expected in [
+        "Phase:",
+        "Paused",
+        "Waiting at step 4/6 for `kubectl weir promote`",
+        "PausedForPromotion",
+        "Canary weight 20 → 50 (step 3/6)",
+        "WeightChanged",
+    ] {
+        assert!(
+            describe.contains(expected),
+            "describe lacks {expected:?}:\n{describe}"
+        );
+    }
+    cluster.stop_controller();
+    Ok(())
+}

@@ -1,0 +1,207 @@
+//! Shared by the operator tests: a local control plane with the simulator, the CRDs
+//! installed, and optionally the controller running in-process.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use anyhow::{Context as _, Result, bail};
+use futures::StreamExt;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::runtime::watcher;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use weir_crds::Rollout;
+use weir_crds::rollout::Phase;
+use weir_e2e::apiserver::{Handle, LocalApiServer, Options};
+use weir_e2e::simulator::{Simulator, SimulatorOptions};
+use weir_operator::checks::CheckSource;
+use weir_operator::controller::{self, Config, Context};
+use weir_operator::metrics::Metrics;
+
+/// A local API server and simulator, and the in-process controller if one was started.
+pub struct Cluster {
+    /// The API server.
+    pub server: Handle,
+    _sim: Simulator,
+    /// A client of the API server.
+    pub client: Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Cluster {
+    /// Stops the in-process controller.
+    pub fn stop_controller(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Creates every CRD of crds/manifests.
+pub async fn install_crds(client: &Client) -> Result<()> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/manifests");
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.file_name().is_some_and(|n| n == "kustomization.yaml") {
+            continue;
+        }
+        let crd: CustomResourceDefinition = serde_yaml::from_str(&std::fs::read_to_string(&path)?)?;
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .with_context(|| format!("{}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Starts a cluster on 127.<octet>.x pods; with `checks`, also the controller in-process.
+pub async fn start(octet: u8, checks: Option<Arc<dyn CheckSource>>) -> Result<Cluster> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let server = LocalApiServer::start(Options::default()).await?;
+    let client = server.client().await?;
+    install_crds(&client).await?;
+    let sim = Simulator::start(
+        client.clone(),
+        SimulatorOptions {
+            pod_cidr: (Ipv4Addr::new(127, octet, 0, 0), 16),
+            service_cidr: (Ipv4Addr::new(127, octet + 1, 0, 0), 16),
+            kubeconfig: Some(server.kubeconfig_path().to_path_buf()),
+            resync: Duration::from_secs(1),
+            ..SimulatorOptions::default()
+        },
+    )
+    .await?;
+    let mut cluster = Cluster {
+        server,
+        _sim: sim,
+        client: client.clone(),
+        stop: None,
+    };
+    if let Some(checks) = checks {
+        let config = Config {
+            gateway: false,
+            gateway_image: "weir-proxy:test".into(),
+            resync: Duration::from_secs(30),
+        };
+        let ctx = Arc::new(Context::new(
+            client,
+            Arc::new(Metrics::default()),
+            checks,
+            config,
+            Some("test".into()),
+        ));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(controller::run(ctx, async move {
+            let _ = rx.await;
+        }));
+        cluster.stop = Some(tx);
+    }
+    Ok(cluster)
+}
+
+/// The test Rollout: 2 replicas, steps 20, pause 1s, 50, pause, analysis, 80.
+pub fn rollout_yaml(image: &str) -> Rollout {
+    serde_yaml::from_str(&format!(
+        r#"
+apiVersion: weir.dev/v1alpha1
+kind: Rollout
+metadata: {{name: foobar, namespace: default}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: foobar}}}}
+  template:
+    metadata: {{labels: {{app: foobar}}}}
+    spec: {{containers: [{{name: app, image: "{image}", ports: [{{containerPort: 8080}}]}}]}}
+  scaleDownDelay: 1s
+  strategy:
+    steps:
+    - setWeight: 20
+    - pause: {{duration: 1s}}
+    - setWeight: 50
+    - pause: {{}}
+    - analysis: {{}}
+    - setWeight: 80
+    analysis: {{interval: 1s, successRate: {{min: 99}}}}
+"#
+    ))
+    .unwrap()
+}
+
+/// Polls until `f` returns Some, for at most `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("timed out after {secs}s waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The Rollout `foobar`'s phase.
+pub async fn phase(api: &Api<Rollout>) -> Option<Phase> {
+    api.get("foobar").await.ok()?.status?.phase
+}
+
+/// Records every distinct backend list the TrafficSplit takes.
+/// Every distinct backend list a TrafficSplit took, in order.
+pub type SplitHistory = Arc<Mutex<Vec<Vec<(String, i64)>>>>;
+
+pub fn record_splits(client: &Client) -> SplitHistory {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &controller::split_resource());
+    let out = seen.clone();
+    tokio::spawn(async move {
+        let mut stream = watcher(api, watcher::Config::default()).boxed();
+        while let Some(Ok(event)) = stream.next().await {
+            let objs = match event {
+                watcher::Event::Apply(o) | watcher::Event::InitApply(o) => vec![o],
+                _ => continue,
+            };
+            for o in objs {
+                let backends: Vec<(String, i64)> = o.data["spec"]["backends"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|b| {
+                        (
+                            b["service"].as_str().unwrap_or("").to_string(),
+                            b["weight"].as_i64().unwrap_or(-1),
+                        )
+                    })
+                    .collect();
+                let mut seen = out.lock().await;
+                if seen.last() != Some(&backends) {
+                    seen.push(backends);
+                }
+            }
+        }
+    });
+    seen
+}
+
+/// Backends from a literal.
+pub fn b(list: &[(&str, i64)]) -> Vec<(String, i64)> {
+    list.iter().map(|(s, w)| (s.to_string(), *w)).collect()
+}
+
+/// The merge patch that changes the template's image to `image`.
+pub fn image_patch(image: &str) -> serde_json::Value {
+    serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image, "ports": [{"containerPort": 8080}]}]}}}})
+}

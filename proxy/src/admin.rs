@@ -1,0 +1,124 @@
+//! The admin listener: `/metrics`, `/ready`, `/live` and `/config`, apart from the data port.
+
+use crate::metrics::Metrics;
+use crate::snapshot::Snapshot;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// What the admin endpoints read.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    /// The current snapshot.
+    pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    /// The proxy's metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+// === impl Admin ===
+
+impl Admin {
+    /// Answers one admin request.
+    pub fn handle<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into());
+        }
+        match req.uri().path() {
+            "/metrics" => {
+                let mut rsp = text(StatusCode::OK, self.metrics.render());
+                rsp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                rsp
+            }
+            "/live" => text(StatusCode::OK, "live\n".into()),
+            "/ready" => {
+                if self.snapshots.borrow().is_ready() {
+                    text(StatusCode::OK, "ready\n".into())
+                } else {
+                    text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "not ready: no config loaded yet\n".into(),
+                    )
+                }
+            }
+            "/config" => {
+                let snapshot = self.snapshots.borrow().clone();
+                match serde_json::to_string_pretty(&*snapshot) {
+                    Ok(json) => {
+                        let mut rsp = text(StatusCode::OK, json);
+                        rsp.headers_mut().insert(
+                            header::CONTENT_TYPE,
+                            header::HeaderValue::from_static("application/json"),
+                        );
+                        rsp
+                    }
+                    Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+                }
+            }
+            other => text(
+                StatusCode::NOT_FOUND,
+                format!("no admin endpoint {other}\n"),
+            ),
+        }
+    }
+
+    /// Serves the admin endpoints until `shutdown`.
+    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) {
+        let tracker = TaskTracker::new();
+        let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+        loop {
+            let stream = tokio::select! {
+                () = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((s, _)) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "admin accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
+            };
+            let admin = self.clone();
+            let builder = builder.clone();
+            let shutdown = shutdown.clone();
+            tracker.spawn(async move {
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let rsp = admin.handle(&req);
+                    async move { Ok::<_, Infallible>(rsp) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    () = shutdown.cancelled() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn).await;
+                    }
+                }
+            });
+        }
+        tracker.close();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), tracker.wait()).await;
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut rsp = Response::new(Full::new(Bytes::from(body)));
+    *rsp.status_mut() = status;
+    rsp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    rsp
+}

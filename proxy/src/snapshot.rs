@@ -1,0 +1,265 @@
+//! The compiled, immutable route table one request reads.
+//!
+//! ```text
+//!  host ─► Route (root Service) ─► SplitRoute? ─► weighted pick ─► ServiceTarget ─► port ─► endpoints
+//!                                   │ matches miss
+//!                                   └──────────────────────────► the root Service itself
+//! ```
+//!
+//! [`Snapshot::decide`] is pure: the randomness is an argument and nothing touches a socket.
+
+use crate::error::ProxyError;
+use crate::host::HostKey;
+use crate::pick::WeightedPicker;
+use http::HeaderMap;
+use rand::Rng;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use weir_crds::model::HttpMatch;
+
+/// The compiled configuration; a new one replaces the old atomically.
+#[derive(Debug, Default, Serialize)]
+pub struct Snapshot {
+    /// Increases with each snapshot; 0 means "no config yet".
+    pub generation: u64,
+    /// Routes by namespace, then root Service name.
+    pub routes: BTreeMap<String, BTreeMap<String, Route>>,
+    /// Pods by IP, for the source identity of clients.
+    pub pods_by_ip: BTreeMap<IpAddr, Arc<PodMeta>>,
+    /// Objects rejected as invalid; the last good version of each stays in use.
+    pub rejections: Vec<Rejection>,
+    /// Things that work but probably are not what was meant.
+    pub warnings: Vec<String>,
+}
+
+/// An object that was rejected, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    /// The object's kind.
+    pub kind: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// The reason, with causes.
+    pub reason: String,
+}
+
+/// Who a Pod is, for source identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PodMeta {
+    /// The Pod's namespace.
+    pub namespace: String,
+    /// The Pod's name.
+    pub name: String,
+    /// Its ServiceAccount.
+    pub service_account: String,
+}
+
+/// Everything addressed to one root Service.
+#[derive(Debug, Serialize)]
+pub struct Route {
+    /// The root Service (which may not exist when only a split names it).
+    pub root: Arc<ServiceTarget>,
+    /// The TrafficSplit of this root Service, if any.
+    pub split: Option<SplitRoute>,
+}
+
+/// A Service with its ready endpoints per port.
+#[derive(Debug, Serialize)]
+pub struct ServiceTarget {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Whether the Service object exists.
+    pub exists: bool,
+    /// Its ports, in declaration order.
+    pub ports: Vec<PortEndpoints>,
+}
+
+/// The ready endpoints behind one Service port.
+#[derive(Debug, Serialize)]
+pub struct PortEndpoints {
+    /// The Service port's name (empty when unnamed).
+    pub name: String,
+    /// The Service port number.
+    pub port: u16,
+    /// Ready endpoints, sorted by address.
+    pub endpoints: Vec<Endpoint>,
+    /// The endpoints' addresses, in the same order, for the balancer.
+    #[serde(skip)]
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// One ready endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoint {
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// Who is behind it.
+    pub meta: Arc<EndpointMeta>,
+}
+
+/// Who is behind an endpoint (empty strings when unknown).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EndpointMeta {
+    /// The Pod's name.
+    pub pod: String,
+    /// The Deployment that owns the Pod.
+    pub deployment: String,
+    /// The Pod's ServiceAccount.
+    pub service_account: String,
+}
+
+/// A compiled TrafficSplit.
+#[derive(Debug, Serialize)]
+pub struct SplitRoute {
+    /// The TrafficSplit's name.
+    pub name: String,
+    /// The backends in the split's order.
+    pub backends: Vec<SplitBackendRoute>,
+    /// The weighted choice over `backends`.
+    pub picker: WeightedPicker,
+    /// When set, only requests matching one of these are split; the rest go to the root.
+    pub matches: Option<Vec<HttpMatch>>,
+}
+
+/// One backend of a compiled split.
+#[derive(Debug, Serialize)]
+pub struct SplitBackendRoute {
+    /// The relative weight in milli-units.
+    pub weight_millis: u64,
+    /// The backend Service.
+    pub target: Arc<ServiceTarget>,
+}
+
+/// What the route table needs to know about a request.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestInfo<'a> {
+    /// The method, upper case.
+    pub method: &'a str,
+    /// The path, without the query.
+    pub path: &'a str,
+    /// The headers.
+    pub headers: &'a HeaderMap,
+}
+
+/// Where a request goes: the route, the chosen backend and its port.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'s> {
+    /// The root Service's route.
+    pub route: &'s Route,
+    /// The chosen backend (the root itself when not split).
+    pub backend: &'s Arc<ServiceTarget>,
+    /// The index of the backend port in `backend.ports`; it has endpoints.
+    pub port_index: usize,
+    /// The backend port, with its endpoints (non-empty).
+    pub port: &'s PortEndpoints,
+}
+
+// === impl Snapshot ===
+
+impl Snapshot {
+    /// Whether this snapshot came from a source (rather than being the empty start value).
+    pub fn is_ready(&self) -> bool {
+        self.generation > 0
+    }
+
+    /// The route of a root Service.
+    pub fn route(&self, namespace: &str, service: &str) -> Option<&Route> {
+        self.routes.get(namespace)?.get(service)
+    }
+
+    /// The Pod with this IP, if known.
+    pub fn pod_by_ip(&self, ip: IpAddr) -> Option<&Arc<PodMeta>> {
+        self.pods_by_ip.get(&ip)
+    }
+
+    /// Routes a request: host → root → split (when it matches) → weighted backend → port.
+    pub fn decide<'s, R: Rng + ?Sized>(
+        &'s self,
+        host: &HostKey,
+        raw_host: &str,
+        req: RequestInfo<'_>,
+        rng: &mut R,
+    ) -> Result<Decision<'s>, ProxyError> {
+        let route =
+            self.route(&host.namespace, &host.service)
+                .ok_or_else(|| ProxyError::UnknownHost {
+                    host: raw_host.to_string(),
+                    namespace: host.namespace.clone(),
+                    service: host.service.clone(),
+                })?;
+        let root_port = route.root.port_for(host.port);
+        let backend: &Arc<ServiceTarget> = match &route.split {
+            Some(split) if split.applies_to(req) => {
+                let i = split
+                    .picker
+                    .pick(rng)
+                    .ok_or_else(|| ProxyError::AllWeightsZero {
+                        namespace: host.namespace.clone(),
+                        split: split.name.clone(),
+                    })?;
+                &split.backends[i].target
+            }
+            _ => &route.root,
+        };
+        let want = root_port.map(|p| p.port).or(host.port);
+        let (port_index, port) = backend
+            .port_index_for(want)
+            .map(|i| (i, &backend.ports[i]))
+            .filter(|(_, p)| !p.endpoints.is_empty())
+            .ok_or_else(|| ProxyError::NoEndpoints {
+                namespace: backend.namespace.clone(),
+                service: backend.name.clone(),
+                detail: if backend.exists {
+                    ""
+                } else {
+                    " (no such Service)"
+                },
+            })?;
+        Ok(Decision {
+            route,
+            backend,
+            port_index,
+            port,
+        })
+    }
+}
+
+// === impl SplitRoute ===
+
+impl SplitRoute {
+    /// Whether a request goes through the split (always, unless `matches` says otherwise).
+    pub fn applies_to(&self, req: RequestInfo<'_>) -> bool {
+        let Some(matches) = &self.matches else {
+            return true;
+        };
+        let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+        matches
+            .iter()
+            .any(|m| m.matches(req.method, req.path, header))
+    }
+}
+
+// === impl ServiceTarget ===
+
+impl ServiceTarget {
+    /// The port numbered `want`, or else the first port.
+    pub fn port_for(&self, want: Option<u16>) -> Option<&PortEndpoints> {
+        self.port_index_for(want).map(|i| &self.ports[i])
+    }
+
+    /// The index of the port numbered `want`, or else of the first port.
+    pub fn port_index_for(&self, want: Option<u16>) -> Option<usize> {
+        want.and_then(|w| self.ports.iter().position(|p| p.port == w))
+            .or(if self.ports.is_empty() { None } else { Some(0) })
+    }
+}
+
+#[cfg(test)]
+#[path = "snapshot/tests.rs"]
+mod tests;

@@ -1,0 +1,160 @@
+//! The Kubernetes source: one watcher per kind (as `DynamicObject`, so a malformed object is
+//! rejected alone by the index), merged into one task that applies and publishes.
+
+use super::Publisher;
+use crate::error::Error;
+use crate::index::Kind;
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// The API resource watched for a kind (SMI kinds through their storage version).
+pub fn api_resource(kind: Kind) -> ApiResource {
+    let (group, version, plural) = match kind {
+        Kind::Service => ("", "v1", "services"),
+        Kind::EndpointSlice => ("discovery.k8s.io", "v1", "endpointslices"),
+        Kind::Pod => ("", "v1", "pods"),
+        Kind::TrafficSplit => ("split.smi-spec.io", "v1alpha4", "trafficsplits"),
+        Kind::HttpRouteGroup => ("specs.smi-spec.io", "v1alpha4", "httproutegroups"),
+    };
+    ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: if group.is_empty() {
+            version.into()
+        } else {
+            format!("{group}/{version}")
+        },
+        kind: kind.as_str().into(),
+        plural: plural.into(),
+    }
+}
+
+/// Watches every kind and feeds the publisher until `shutdown`.
+///
+/// Nothing is published until Services and EndpointSlices have both been listed once, so
+/// `/ready` does not report a half-empty route table.
+pub async fn run(
+    client: kube::Client,
+    namespace: Option<String>,
+    mut publisher: Publisher,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let (tx, mut rx) = mpsc::channel::<(Kind, Event<DynamicObject>)>(1024);
+    for kind in Kind::ALL {
+        let ar = api_resource(kind);
+        let api: Api<DynamicObject> = match &namespace {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+            None => Api::all_with(client.clone(), &ar),
+        };
+        let tx = tx.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut stream = watcher::watcher(api, watcher::Config::default())
+                .default_backoff()
+                .boxed();
+            loop {
+                let next = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    next = stream.next() => next,
+                };
+                match next {
+                    Some(Ok(event)) => {
+                        if tx.send((kind, event)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(kind = kind.as_str(), error = %e, "watch failed; retrying with backoff")
+                    }
+                    None => return,
+                }
+            }
+        });
+    }
+    drop(tx);
+
+    let mut buffers: HashMap<Kind, Vec<Value>> = HashMap::new();
+    let mut synced: HashSet<Kind> = HashSet::new();
+    loop {
+        let first = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            first = rx.recv() => first,
+        };
+        let Some(first) = first else { return Ok(()) };
+        let mut changed = handle(&mut publisher, &mut buffers, &mut synced, first);
+        // Coalesce a burst of events into one snapshot.
+        for _ in 0..1024 {
+            match rx.try_recv() {
+                Ok(event) => changed |= handle(&mut publisher, &mut buffers, &mut synced, event),
+                Err(_) => break,
+            }
+        }
+        let ready = synced.contains(&Kind::Service) && synced.contains(&Kind::EndpointSlice);
+        if changed && ready {
+            publisher.publish();
+        }
+    }
+}
+
+/// Applies one watch event; returns whether the index changed.
+fn handle(
+    publisher: &mut Publisher,
+    buffers: &mut HashMap<Kind, Vec<Value>>,
+    synced: &mut HashSet<Kind>,
+    (kind, event): (Kind, Event<DynamicObject>),
+) -> bool {
+    match event {
+        Event::Apply(obj) => {
+            if let Some(v) = to_value(kind, &obj) {
+                publisher.apply(kind, &v);
+            }
+            true
+        }
+        Event::Delete(obj) => {
+            let ns = obj.metadata.namespace.clone().unwrap_or_default();
+            let name = obj.metadata.name.clone().unwrap_or_default();
+            publisher.delete(kind, &ns, &name);
+            true
+        }
+        Event::Init => {
+            buffers.insert(kind, Vec::new());
+            false
+        }
+        Event::InitApply(obj) => {
+            if let Some(v) = to_value(kind, &obj) {
+                buffers.entry(kind).or_default().push(v);
+            }
+            false
+        }
+        Event::InitDone => {
+            let objects = buffers.remove(&kind).unwrap_or_default();
+            publisher.reset(kind, &objects);
+            synced.insert(kind);
+            true
+        }
+    }
+}
+
+/// The object's JSON, with `apiVersion` and `kind` filled in (list items may lack them).
+fn to_value(kind: Kind, obj: &DynamicObject) -> Option<Value> {
+    let mut v = match serde_json::to_value(obj) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(kind = kind.as_str(), error = %e, "cannot re-encode a watched object");
+            return None;
+        }
+    };
+    if let Value::Object(map) = &mut v {
+        let ar = api_resource(kind);
+        map.entry("apiVersion")
+            .or_insert_with(|| Value::from(ar.api_version));
+        map.entry("kind").or_insert_with(|| Value::from(ar.kind));
+    }
+    Some(v)
+}
