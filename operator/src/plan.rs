@@ -30,7 +30,13 @@ use weir_crds::rollout::{AnalysisResult, Phase, RolloutStatus, StepWeights, Verd
 /// Plans one reconcile of `rollout` given what exists, at time `now`.
 pub fn plan(rollout: &Rollout, observed: &Observed, now: Timestamp) -> Plan {
     let mut p = Planner::new(rollout, observed, now);
-    match validate::settings(rollout) {
+    let conflict = observed.root_service_conflict.as_ref().map(|owner| {
+        format!(
+            "the root Service {} already exists and belongs to {owner}; set spec.service.name to a free name",
+            rollout.root_service_name()
+        )
+    });
+    match conflict.map_or_else(|| validate::settings(rollout), Err) {
         Err(message) => p.invalid(message),
         Ok(settings) => p.run(&settings),
     }

@@ -69,12 +69,18 @@ pub async fn gather(
             observed.services.insert(revision);
         }
     }
-    if !observed.root_service {
-        observed.root_service = services
+    if !observed.root_service
+        && let Some(svc) = services
             .get_opt(&root)
             .await
             .map_err(kube_err("get the root Service"))?
-            .is_some();
+    {
+        // Our selector did not list it: it is another Rollout's, or not Weir's at all.
+        observed.root_service = true;
+        observed.root_service_conflict = Some(match svc.labels().get(ROLLOUT_LABEL) {
+            Some(other) => format!("Rollout {other}"),
+            None => "a Service that Weir does not manage".to_string(),
+        });
     }
     if let Some(split) = splits
         .get_opt(&split_name(rollout))

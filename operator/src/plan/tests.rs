@@ -501,3 +501,27 @@ fn template_hash_is_stable_and_sensitive() {
     assert_ne!(template_hash(&a), template_hash(&fixtures::template("v2")));
     assert_eq!(template_hash(&a).len(), 10);
 }
+
+#[test]
+fn a_root_service_owned_by_someone_else_is_invalid_spec() {
+    let mut h = Harness::new(steps_basic());
+    h.obs.root_service = true;
+    h.obs.root_service_conflict = Some("Rollout other".into());
+    let p = h.step();
+    assert!(
+        p.actions.is_empty(),
+        "nothing is written over another owner's Service"
+    );
+    let c = h
+        .status()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "InvalidSpec")
+        .unwrap();
+    assert!(
+        c.message.contains("belongs to Rollout other"),
+        "{}",
+        c.message
+    );
+    assert!(c.message.contains("spec.service.name"), "{}", c.message);
+}

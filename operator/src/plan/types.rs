@@ -15,6 +15,9 @@ pub struct Observed {
     pub services: BTreeSet<i64>,
     /// Whether the root Service exists.
     pub root_service: bool,
+    /// When the root Service exists but belongs to someone else: who (another Rollout, or
+    /// a Service Weir does not manage).
+    pub root_service_conflict: Option<String>,
     /// The TrafficSplit's backends (Service name, weight), if the split exists.
     pub split: Option<Vec<(String, i32)>>,
     /// A check of the canary made for this reconcile, if one was due.
