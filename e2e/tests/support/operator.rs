@@ -59,6 +59,15 @@ pub async fn install_crds(client: &Client) -> Result<()> {
 
 /// Starts a cluster on 127.<octet>.x pods; with `checks`, also the controller in-process.
 pub async fn start(octet: u8, checks: Option<Arc<dyn CheckSource>>) -> Result<Cluster> {
+    start_with(octet, checks, false).await
+}
+
+/// [`start`], with the namespace gateway on or off.
+pub async fn start_with(
+    octet: u8,
+    checks: Option<Arc<dyn CheckSource>>,
+    gateway: bool,
+) -> Result<Cluster> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -87,7 +96,7 @@ pub async fn start(octet: u8, checks: Option<Arc<dyn CheckSource>>) -> Result<Cl
     };
     if let Some(checks) = checks {
         let config = Config {
-            gateway: false,
+            gateway,
             gateway_image: "weir-proxy:test".into(),
             resync: Duration::from_secs(30),
         };
