@@ -255,3 +255,72 @@ async fn kubectl_get_and_describe_show_phase_step_weights_conditions_and_events(
     cluster.stop_controller();
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_deleted_by_hand_come_back_and_retry_restarts_an_aborted_canary() -> Result<()> {
+    let mut cluster = start(73, Some(Arc::new(FixedVerdict(Verdict::Pass)))).await?;
+    let client = cluster.client.clone();
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
+    rollouts
+        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
+        .await?;
+    eventually(30, "v1 Healthy", || async {
+        (phase(&rollouts).await == Some(Phase::Healthy)).then_some(())
+    })
+    .await?;
+    let splits: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &controller::split_resource());
+    let services: Api<Service> = Api::namespaced(client.clone(), "default");
+    splits.delete("foobar-rollout", &Default::default()).await?;
+    services.delete("foobar", &Default::default()).await?;
+    eventually(15, "the split and root Service re-created", || async {
+        let split = splits.get_opt("foobar-rollout").await.ok()??;
+        services.get_opt("foobar").await.ok()??;
+        (split.data["spec"]["backends"][0]["service"] == "foobar-v1").then_some(())
+    })
+    .await?;
+
+    rollouts
+        .patch(
+            "foobar",
+            &PatchParams::default(),
+            &Patch::Merge(&image_patch("weir-demo:v2")),
+        )
+        .await?;
+    eventually(30, "the pause step", || async {
+        (phase(&rollouts).await == Some(Phase::Paused)).then_some(())
+    })
+    .await?;
+    rollouts
+        .patch_status(
+            "foobar",
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({"status": {"abort": true}})),
+        )
+        .await?;
+    eventually(15, "Aborted", || async {
+        (phase(&rollouts).await == Some(Phase::Aborted)).then_some(())
+    })
+    .await?;
+    rollouts
+        .patch_status(
+            "foobar",
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({"status": {"abort": false}})),
+        )
+        .await?;
+    let retried = eventually(30, "the retried canary back at its pause", || async {
+        let s = rollouts.get("foobar").await.ok()?.status?;
+        (s.phase == Some(Phase::Paused) && s.canary_revision == Some(2)).then_some(s)
+    })
+    .await?;
+    assert_eq!(retried.weights.unwrap().canary, 50);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    assert_eq!(
+        deployments.get("foobar-v2").await?.spec.replicas,
+        Some(2),
+        "the canary is scaled back up"
+    );
+    cluster.stop_controller();
+    Ok(())
+}
