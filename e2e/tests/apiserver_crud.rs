@@ -626,6 +626,36 @@ async fn bad_requests_get_status_errors_and_leave_the_store_intact() {
     )
     .await;
     assert_eq!(r.status, 415);
+    let apply_ct = [("content-type", "application/apply-patch+yaml")];
+    let path = "/api/v1/namespaces/default/configmaps/keep?fieldManager=x";
+    let r = raw(
+        &h,
+        "PATCH",
+        path,
+        &apply_ct,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: 5\n",
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let jp_ct = [("content-type", "application/json-patch+json")];
+    let r = raw(
+        &h,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/keep",
+        &jp_ct,
+        r#"[{"op":"replace","path":"/metadata","value":"x"}]"#,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let r = raw(
+        &h,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/keep",
+        &[("content-type", "application/merge-patch+json")],
+        "[]",
+    )
+    .await;
+    assert_eq!(r.status, 400);
     let mut bad_label = cm("labelled", json!({}));
     bad_label.metadata.labels = Some([("app".to_string(), "not valid!".to_string())].into());
     let e = api
@@ -742,5 +772,74 @@ async fn events_are_one_store_seen_through_both_apis() {
             .len(),
         1
     );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn odd_payloads_never_crash_the_server_or_change_the_store() {
+    let (h, c) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(c, "default");
+    api.create(&PostParams::default(), &cm("keep", json!({"k": "v"})))
+        .await
+        .unwrap();
+    let rv_before = h.resource_version();
+    let payloads = [
+        "",
+        "null",
+        "5",
+        "\"s\"",
+        "[]",
+        "[{}]",
+        "{\"metadata\": 5}",
+        "{\"metadata\": {\"name\": 5}}",
+        "{\"metadata\": {\"labels\": [1]}}",
+        "{\"apiVersion\": 5}",
+        "{\"data\": {\"k\": null}, \"metadata\": null}",
+        "{\"metadata\": {\"finalizers\": \"x\", \"ownerReferences\": 3}}",
+        "\u{0}\u{1}",
+        "{\"a\":",
+    ];
+    let paths = [
+        "/api/v1/namespaces/default/configmaps",
+        "/api/v1/namespaces/default/configmaps/keep",
+        "/api/v1/namespaces/default/configmaps/keep/status",
+        "/apis/apps/v1/namespaces/default/deployments/none/scale",
+        "/api/v1/namespaces/nope/configmaps/x",
+        "/apis/events.k8s.io/v1/namespaces/default/events/keep",
+    ];
+    let types = [
+        "application/json",
+        "application/merge-patch+json",
+        "application/json-patch+json",
+        "application/strategic-merge-patch+json",
+        "application/apply-patch+yaml",
+    ];
+    for p in paths {
+        for body in payloads {
+            for (method, ct) in [("POST", types[0]), ("PUT", types[0]), ("DELETE", types[0])]
+                .into_iter()
+                .chain(types.iter().map(|t| ("PATCH", *t)))
+            {
+                let path = format!("{p}?fieldManager=fuzz");
+                let r = raw(&h, method, &path, &[("content-type", ct)], body.to_string()).await;
+                assert!(
+                    r.status < 500,
+                    "{method} {p} {ct} {body:?} -> {}: {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                );
+                if r.status >= 400 {
+                    assert_eq!(r.json()["kind"], "Status", "{method} {p} {body:?}");
+                }
+            }
+        }
+    }
+    let keep = api.get_opt("keep").await.unwrap();
+    assert!(
+        keep.is_none() || keep.unwrap().data.is_some(),
+        "the object is intact or deleted by a DELETE"
+    );
+    assert!(h.resource_version() >= rv_before);
+    assert_eq!(raw(&h, "GET", "/version", &[], "").await.status, 200);
     h.shutdown().await;
 }

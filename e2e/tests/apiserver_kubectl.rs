@@ -110,6 +110,17 @@ async fn kubectl_raw_version_and_api_resources() {
     ] {
         assert!(res.contains(needle), "{needle} missing from:\n{res}");
     }
+    let unknown = h.kubeconfig_path().with_file_name("unknown-kind.yaml");
+    std::fs::write(
+        &unknown,
+        "apiVersion: nope.dev/v1\nkind: Thing\nmetadata: {name: x}\n",
+    )
+    .unwrap();
+    let err = fails(&h, &["apply", "-f", unknown.to_str().unwrap()]).await;
+    assert!(
+        err.contains("no matches for kind \"Thing\""),
+        "validation skips unknown kinds as with a real server: {err}"
+    );
     let grouped = ok(
         &h,
         &["api-resources", "--api-group=test.weir.dev", "-o", "name"],
@@ -496,5 +507,79 @@ async fn kubectl_applies_the_weir_crd_manifests_and_a_rollout() {
         "2"
     );
     ok(&h, &["delete", "rollout", "foobar", "--timeout=10s"]).await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn kubectl_applies_the_shared_smi_examples_unchanged() {
+    if !have_kubectl() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let crds = root.join("main/crds/manifests");
+    let crds = if crds.exists() {
+        crds
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/manifests")
+    };
+    let examples = root.join("shared/examples/smi");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&examples)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    // TrafficMetrics is served by the operator's aggregated API, not by a CRD.
+    files.retain(|p| {
+        p.extension().is_some_and(|e| e == "yaml")
+            && !p.to_string_lossy().contains("trafficmetrics")
+    });
+    files.sort();
+    if files.is_empty() || !crds.join("kustomization.yaml").exists() {
+        eprintln!("SKIPPED: no shared SMI examples or no CRD manifests");
+        return;
+    }
+    let (h, _c) = start().await;
+    ok(&h, &["apply", "-k", crds.to_str().unwrap()]).await;
+    ok(
+        &h,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=10s",
+        ],
+    )
+    .await;
+    for f in &files {
+        ok(&h, &["apply", "-f", f.to_str().unwrap()]).await;
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn kubectl_applies_rbac_objects_which_are_stored_but_not_enforced() {
+    if !have_kubectl() {
+        return;
+    }
+    let (h, _c) = start().await;
+    let f = h.kubeconfig_path().with_file_name("rbac.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: weir-operator, namespace: default}\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: weir-operator}\n\
+         rules: [{apiGroups: [weir.dev], resources: [rollouts], verbs: [get, list, watch]}]\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: weir-operator}\n\
+         roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: weir-operator}\n\
+         subjects: [{kind: ServiceAccount, name: weir-operator, namespace: default}]\n",
+    )
+    .unwrap();
+    let out = ok(&h, &["apply", "-f", f.to_str().unwrap()]).await;
+    assert!(
+        out.contains("clusterrole.rbac.authorization.k8s.io/weir-operator created"),
+        "{out}"
+    );
+    assert!(
+        out.contains("clusterrolebinding.rbac.authorization.k8s.io/weir-operator created"),
+        "{out}"
+    );
     h.shutdown().await;
 }

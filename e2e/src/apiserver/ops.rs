@@ -310,6 +310,9 @@ fn apply_patch(
             "the apply configuration must be an object",
         ));
     }
+    if !config["metadata"].is_null() && !config["metadata"].is_object() {
+        return Err(ApiError::bad_request("metadata must be an object"));
+    }
     if config["apiVersion"].as_str().is_none() || config["kind"].as_str().is_none() {
         return Err(ApiError::bad_request(
             "invalid object type: apiVersion and kind must be set",

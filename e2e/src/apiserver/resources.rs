@@ -261,6 +261,25 @@ pub fn builtins() -> Vec<Arc<ResourceDef>> {
             false,
         ),
     ];
+    let rbac = [
+        ("roles", "Role", true),
+        ("rolebindings", "RoleBinding", true),
+        ("clusterroles", "ClusterRole", false),
+        ("clusterrolebindings", "ClusterRoleBinding", false),
+    ];
+    let rbac = rbac.into_iter().map(|(plural, kind, namespaced)| {
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            plural,
+            kind,
+            namespaced,
+            &[],
+            false,
+            false,
+        )
+    });
+    let defs: Vec<ResourceDef> = defs.into_iter().chain(rbac).collect();
     defs.into_iter().map(Arc::new).collect()
 }
 

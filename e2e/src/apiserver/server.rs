@@ -134,11 +134,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         )),
         Route::OpenApiV2 if get => {
             if wants_only_protobuf(&req) {
-                return error_response(&ApiError::new(
-                    406,
-                    "NotAcceptable",
-                    "only application/json is served",
-                ));
+                // An empty gnostic Document: kubectl finds no v2 schema for any kind and skips
+                // client-side validation, as it does for kinds a real server does not describe.
+                return bytes_response(
+                    200,
+                    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                    Bytes::new(),
+                );
             }
             json_response(200, &openapi::v2(&shared.state.lock().registry))
         }
