@@ -10,7 +10,7 @@ use anyhow::Result;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use operator_support::*;
 use std::sync::Arc;
 use weir_crds::Rollout;
@@ -24,18 +24,9 @@ async fn good_v2_walks_every_step_and_is_promoted() -> Result<()> {
     let client = cluster.client.clone();
     let splits = record_splits(&client);
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
-    rollouts
-        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
-        .await?;
-    eventually(30, "v1 Healthy", || async {
-        (phase(&rollouts).await == Some(Phase::Healthy)).then_some(())
-    })
-    .await?;
+    create_healthy_v1(&rollouts, 30).await?;
 
-    let patch = image_patch("weir-demo:v2");
-    rollouts
-        .patch("foobar", &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
+    set_image_v2(&rollouts).await?;
     let paused = eventually(30, "the pause step", || async {
         let ro = rollouts.get("foobar").await.ok()?;
         let s = ro.status?;
@@ -56,17 +47,7 @@ async fn good_v2_walks_every_step_and_is_promoted() -> Result<()> {
     assert_eq!(done.canary_revision, None);
 
     let history = splits.lock().await.clone();
-    assert_eq!(
-        history,
-        vec![
-            b(&[("foobar-v1", 100)]),
-            b(&[("foobar-v1", 100), ("foobar-v2", 0)]),
-            b(&[("foobar-v1", 80), ("foobar-v2", 20)]),
-            b(&[("foobar-v1", 50), ("foobar-v2", 50)]),
-            b(&[("foobar-v1", 20), ("foobar-v2", 80)]),
-            b(&[("foobar-v2", 100)]),
-        ]
-    );
+    assert_eq!(history, full_walk());
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     eventually(10, "v1 Service deleted", || async {
         services
@@ -119,21 +100,9 @@ async fn abort_puts_all_traffic_back_and_delete_cleans_up() -> Result<()> {
     let mut cluster = start(63, Some(Arc::new(FixedVerdict(Verdict::Pass)))).await?;
     let client = cluster.client.clone();
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
-    rollouts
-        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
-        .await?;
-    eventually(30, "v1 Healthy", || async {
-        (phase(&rollouts).await == Some(Phase::Healthy)).then_some(())
-    })
-    .await?;
-    let patch = image_patch("weir-demo:v2");
-    rollouts
-        .patch("foobar", &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    eventually(30, "the pause step", || async {
-        (phase(&rollouts).await == Some(Phase::Paused)).then_some(())
-    })
-    .await?;
+    create_healthy_v1(&rollouts, 30).await?;
+    set_image_v2(&rollouts).await?;
+    wait_phase(&rollouts, Phase::Paused, 30, "the pause step").await?;
     rollouts
         .patch_status(
             "foobar",
@@ -200,24 +169,9 @@ async fn kubectl_get_and_describe_show_phase_step_weights_conditions_and_events(
     let client = cluster.client.clone();
     let kubeconfig = cluster.server.kubeconfig_path().to_path_buf();
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
-    rollouts
-        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
-        .await?;
-    eventually(30, "v1 Healthy", || async {
-        (phase(&rollouts).await == Some(Phase::Healthy)).then_some(())
-    })
-    .await?;
-    rollouts
-        .patch(
-            "foobar",
-            &PatchParams::default(),
-            &Patch::Merge(&image_patch("weir-demo:v2")),
-        )
-        .await?;
-    eventually(30, "the pause step", || async {
-        (phase(&rollouts).await == Some(Phase::Paused)).then_some(())
-    })
-    .await?;
+    create_healthy_v1(&rollouts, 30).await?;
+    set_image_v2(&rollouts).await?;
+    wait_phase(&rollouts, Phase::Paused, 30, "the pause step").await?;
 
     let get = kubectl(&kubeconfig, &["get", "rollouts"]);
     println!("{get}");
@@ -261,13 +215,7 @@ async fn children_deleted_by_hand_come_back_and_retry_restarts_an_aborted_canary
     let mut cluster = start(73, Some(Arc::new(FixedVerdict(Verdict::Pass)))).await?;
     let client = cluster.client.clone();
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
-    rollouts
-        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
-        .await?;
-    eventually(30, "v1 Healthy", || async {
-        (phase(&rollouts).await == Some(Phase::Healthy)).then_some(())
-    })
-    .await?;
+    create_healthy_v1(&rollouts, 30).await?;
     let splits: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), "default", &controller::split_resource());
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
@@ -280,17 +228,8 @@ async fn children_deleted_by_hand_come_back_and_retry_restarts_an_aborted_canary
     })
     .await?;
 
-    rollouts
-        .patch(
-            "foobar",
-            &PatchParams::default(),
-            &Patch::Merge(&image_patch("weir-demo:v2")),
-        )
-        .await?;
-    eventually(30, "the pause step", || async {
-        (phase(&rollouts).await == Some(Phase::Paused)).then_some(())
-    })
-    .await?;
+    set_image_v2(&rollouts).await?;
+    wait_phase(&rollouts, Phase::Paused, 30, "the pause step").await?;
     rollouts
         .patch_status(
             "foobar",

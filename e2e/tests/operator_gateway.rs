@@ -73,17 +73,8 @@ async fn clients_of_the_root_service_get_the_split_weights_through_the_gateway()
     .await?;
     assert_eq!(v1_only.len(), 1);
 
-    rollouts
-        .patch(
-            "foobar",
-            &PatchParams::default(),
-            &Patch::Merge(&image_patch("weir-demo:v2")),
-        )
-        .await?;
-    eventually(30, "the pause at 50%", || async {
-        (phase(&rollouts).await == Some(Phase::Paused)).then_some(())
-    })
-    .await?;
+    set_image_v2(&rollouts).await?;
+    wait_phase(&rollouts, Phase::Paused, 30, "the pause at 50%").await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Retried only when some answer was not a 200 (a loaded machine); the share is never retried.
     let seen = eventually(60, "400 clean answers", || versions(target, 400)).await?;

@@ -9,7 +9,7 @@ mod operator_support;
 use anyhow::{Context as _, Result};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use operator_support::*;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -94,24 +94,9 @@ async fn operator_killed_mid_rollout_resumes_without_duplicates_or_weight_jumps(
     let splits = record_splits(&client);
     let (mut first, _) = spawn_operator(&kubeconfig, "op-a")?;
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
-    rollouts
-        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
-        .await?;
-    eventually(40, "v1 Healthy", || async {
-        (phase(&rollouts).await == Some(Phase::Healthy)).then_some(())
-    })
-    .await?;
-    rollouts
-        .patch(
-            "foobar",
-            &PatchParams::default(),
-            &Patch::Merge(&image_patch("weir-demo:v2")),
-        )
-        .await?;
-    eventually(40, "the pause at 50%", || async {
-        (phase(&rollouts).await == Some(Phase::Paused)).then_some(())
-    })
-    .await?;
+    create_healthy_v1(&rollouts, 40).await?;
+    set_image_v2(&rollouts).await?;
+    wait_phase(&rollouts, Phase::Paused, 40, "the pause at 50%").await?;
 
     first.start_kill()?;
     first.wait().await?;
@@ -149,14 +134,7 @@ async fn operator_killed_mid_rollout_resumes_without_duplicates_or_weight_jumps(
     let history = splits.lock().await.clone();
     assert_eq!(
         history,
-        vec![
-            b(&[("foobar-v1", 100)]),
-            b(&[("foobar-v1", 100), ("foobar-v2", 0)]),
-            b(&[("foobar-v1", 80), ("foobar-v2", 20)]),
-            b(&[("foobar-v1", 50), ("foobar-v2", 50)]),
-            b(&[("foobar-v1", 20), ("foobar-v2", 80)]),
-            b(&[("foobar-v2", 100)]),
-        ],
+        full_walk(),
         "the restart neither repeated nor skipped a weight"
     );
     Ok(())
@@ -171,13 +149,7 @@ async fn two_replicas_elect_one_leader_and_the_other_takes_over() -> Result<()> 
     let (b, port_b) = spawn_operator(&kubeconfig, "op-b")?;
     let leader = eventually(20, "a leader", || async { holder(&client).await }).await?;
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
-    rollouts
-        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
-        .await?;
-    eventually(40, "v1 Healthy", || async {
-        (phase(&rollouts).await == Some(Phase::Healthy)).then_some(())
-    })
-    .await?;
+    create_healthy_v1(&rollouts, 40).await?;
     let (mut leader_child, leader_port, follower, follower_port) = if leader == "op-a" {
         (a, port_a, "op-b", port_b)
     } else {
@@ -199,16 +171,13 @@ async fn two_replicas_elect_one_leader_and_the_other_takes_over() -> Result<()> 
         (holder(&client).await.as_deref() == Some(follower)).then_some(())
     })
     .await?;
-    rollouts
-        .patch(
-            "foobar",
-            &PatchParams::default(),
-            &Patch::Merge(&image_patch("weir-demo:v2")),
-        )
-        .await?;
-    eventually(40, "the new leader to drive v2 to the pause", || async {
-        (phase(&rollouts).await == Some(Phase::Paused)).then_some(())
-    })
+    set_image_v2(&rollouts).await?;
+    wait_phase(
+        &rollouts,
+        Phase::Paused,
+        40,
+        "the new leader to drive v2 to the pause",
+    )
     .await?;
     assert!(reconciles(follower_port).await.unwrap_or(0) > 0);
     Ok(())

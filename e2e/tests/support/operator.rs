@@ -214,3 +214,44 @@ pub fn b(list: &[(&str, i64)]) -> Vec<(String, i64)> {
 pub fn image_patch(image: &str) -> serde_json::Value {
     serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image, "ports": [{"containerPort": 8080}]}]}}}})
 }
+
+/// Waits up to `secs` for the Rollout `foobar` to reach `want`.
+pub async fn wait_phase(rollouts: &Api<Rollout>, want: Phase, secs: u64, what: &str) -> Result<()> {
+    eventually(secs, what, || async {
+        (phase(rollouts).await == Some(want)).then_some(())
+    })
+    .await
+}
+
+/// Changes the template's image to `weir-demo:v2`.
+pub async fn set_image_v2(rollouts: &Api<Rollout>) -> Result<()> {
+    let patch = image_patch("weir-demo:v2");
+    rollouts
+        .patch(
+            "foobar",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Creates the test Rollout at v1 and waits until it is Healthy.
+pub async fn create_healthy_v1(rollouts: &Api<Rollout>, secs: u64) -> Result<()> {
+    rollouts
+        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
+        .await?;
+    wait_phase(rollouts, Phase::Healthy, secs, "v1 Healthy").await
+}
+
+/// Every state of the split through the test Rollout's full walk from v1 to v2.
+pub fn full_walk() -> Vec<Vec<(String, i64)>> {
+    vec![
+        b(&[("foobar-v1", 100)]),
+        b(&[("foobar-v1", 100), ("foobar-v2", 0)]),
+        b(&[("foobar-v1", 80), ("foobar-v2", 20)]),
+        b(&[("foobar-v1", 50), ("foobar-v2", 50)]),
+        b(&[("foobar-v1", 20), ("foobar-v2", 80)]),
+        b(&[("foobar-v2", 100)]),
+    ]
+}
