@@ -374,7 +374,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn rollout_schema() -> Value {
+    /// A small Rollout-like schema, shared with the pruning tests.
+    pub(super) fn rollout_schema() -> Value {
         json!({"type": "object", "properties": {
             "spec": {"type": "object", "required": ["replicas"], "properties": {
                 "replicas": {"type": "integer", "minimum": 0},

@@ -129,24 +129,8 @@ pub fn apply_defaults(schema: &Value, value: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apiserver::schema::tests::rollout_schema;
     use serde_json::json;
-
-    fn rollout_schema() -> Value {
-        json!({"type": "object", "properties": {
-            "spec": {"type": "object", "required": ["replicas"], "properties": {
-                "replicas": {"type": "integer", "minimum": 0},
-                "name": {"type": "string", "maxLength": 5, "pattern": "^[a-z]+$"},
-                "mode": {"type": "string", "enum": ["a", "b"]},
-                "port": {"x-kubernetes-int-or-string": true},
-                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
-                "opt": {"type": "string", "nullable": true},
-                "strategy": {"type": "object", "properties": {"steps": {"type": "array", "maxItems": 3,
-                    "items": {"type": "object", "properties": {"setWeight": {"type": "integer", "maximum": 100}}}}}}
-            }},
-            "status": {"type": "object", "properties": {"phase": {"type": "string"}}}
-        }})
-    }
 
     #[test]
     fn pruning_drops_unknown_fields_but_honours_preserve_and_additional_properties() {
