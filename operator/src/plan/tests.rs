@@ -133,10 +133,7 @@ fn old_deployment_is_deleted_after_scale_down_delay() {
 
 #[test]
 fn abort_resets_weights_before_scaling_down() {
-    let mut h = Harness::healthy(vec![weight(30), pause()]);
-    h.change_template("v2");
-    h.step();
-    h.step();
+    let mut h = Harness::in_canary(vec![weight(30), pause()]);
     assert_eq!(h.status().weights.unwrap().canary, 30);
     h.set_status(|s| s.abort = true);
     let p = h.step();
@@ -166,10 +163,7 @@ fn abort_resets_weights_before_scaling_down() {
 
 #[test]
 fn retry_restarts_the_same_revision_from_step_zero() {
-    let mut h = Harness::healthy(vec![weight(30), pause()]);
-    h.change_template("v2");
-    h.step();
-    h.step();
+    let mut h = Harness::in_canary(vec![weight(30), pause()]);
     h.set_status(|s| s.abort = true);
     h.step();
     h.set_status(|s| s.abort = false);
@@ -193,10 +187,7 @@ fn retry_restarts_the_same_revision_from_step_zero() {
 
 #[test]
 fn failed_checks_over_the_limit_roll_back_automatically() {
-    let mut h = Harness::healthy(vec![weight(10), analysis(), weight(100)]);
-    h.change_template("v2");
-    h.step();
-    h.step();
+    let mut h = Harness::in_canary(vec![weight(10), analysis(), weight(100)]);
     for n in 1..=2 {
         h.tick(30);
         h.check(Verdict::Fail);
@@ -232,10 +223,7 @@ fn failed_checks_over_the_limit_roll_back_automatically() {
 #[test]
 fn inconclusive_error_or_missing_verdicts_never_promote() {
     for verdict in [Some(Verdict::Inconclusive), Some(Verdict::Error), None] {
-        let mut h = Harness::healthy(vec![weight(10), analysis(), weight(100)]);
-        h.change_template("v2");
-        h.step();
-        h.step();
+        let mut h = Harness::in_canary(vec![weight(10), analysis(), weight(100)]);
         for _ in 0..5 {
             h.tick(30);
             h.check_with(verdict);
@@ -248,10 +236,7 @@ fn inconclusive_error_or_missing_verdicts_never_promote() {
 
 #[test]
 fn three_errors_in_a_row_pause_and_data_returning_resumes() {
-    let mut h = Harness::healthy(vec![weight(10), analysis(), weight(100)]);
-    h.change_template("v2");
-    h.step();
-    h.step();
+    let mut h = Harness::in_canary(vec![weight(10), analysis(), weight(100)]);
     for _ in 0..3 {
         h.tick(30);
         h.check(Verdict::Error);
@@ -272,10 +257,7 @@ fn three_errors_in_a_row_pause_and_data_returning_resumes() {
 
 #[test]
 fn a_check_is_counted_once() {
-    let mut h = Harness::healthy(vec![weight(10), analysis_checks(2), weight(100)]);
-    h.change_template("v2");
-    h.step();
-    h.step();
+    let mut h = Harness::in_canary(vec![weight(10), analysis_checks(2), weight(100)]);
     h.tick(30);
     h.check(Verdict::Pass);
     let kept = h.obs.check.clone();
@@ -287,10 +269,7 @@ fn a_check_is_counted_once() {
 
 #[test]
 fn promote_moves_past_one_step_only_and_stale_requests_are_dropped() {
-    let mut h = Harness::healthy(vec![weight(10), pause(), weight(20), pause(), weight(100)]);
-    h.change_template("v2");
-    h.step();
-    h.step();
+    let mut h = Harness::in_canary(vec![weight(10), pause(), weight(20), pause(), weight(100)]);
     assert_eq!(h.status().current_step, Some(1));
     h.promote();
     h.step();
@@ -304,10 +283,7 @@ fn promote_moves_past_one_step_only_and_stale_requests_are_dropped() {
 
 #[test]
 fn promote_full_goes_straight_to_the_canary_alone() {
-    let mut h = Harness::healthy(vec![weight(10), pause(), weight(50), pause()]);
-    h.change_template("v2");
-    h.step();
-    h.step();
+    let mut h = Harness::in_canary(vec![weight(10), pause(), weight(50), pause()]);
     h.set_status(|s| s.promote_full = true);
     let p = h.step();
     assert_eq!(h.split(), split(&[("foobar-v2", 100)]));
@@ -318,10 +294,7 @@ fn promote_full_goes_straight_to_the_canary_alone() {
 
 #[test]
 fn pause_holds_the_weights_and_resume_continues() {
-    let mut h = Harness::healthy(vec![weight(10), pause_for("10s"), weight(60), pause()]);
-    h.change_template("v2");
-    h.step();
-    h.step();
+    let mut h = Harness::in_canary(vec![weight(10), pause_for("10s"), weight(60), pause()]);
     h.rollout.spec.paused = true;
     h.tick(20);
     let p = h.step();
@@ -336,10 +309,7 @@ fn pause_holds_the_weights_and_resume_continues() {
 
 #[test]
 fn template_change_mid_rollout_supersedes_and_starts_over_from_stable() {
-    let mut h = Harness::healthy(vec![weight(40), pause()]);
-    h.change_template("v2");
-    h.step();
-    h.step();
+    let mut h = Harness::in_canary(vec![weight(40), pause()]);
     h.change_template("v3");
     let p = h.step();
     assert!(p.events.iter().any(|e| e.reason == "CanarySuperseded"));
@@ -366,10 +336,7 @@ fn template_change_mid_rollout_supersedes_and_starts_over_from_stable() {
 
 #[test]
 fn template_reverted_to_stable_abandons_the_canary() {
-    let mut h = Harness::healthy(vec![weight(40), pause()]);
-    h.change_template("v2");
-    h.step();
-    h.step();
+    let mut h = Harness::in_canary(vec![weight(40), pause()]);
     h.change_template("v1");
     let p = h.step();
     assert!(p.events.iter().any(|e| e.reason == "CanaryAbandoned"));
@@ -379,10 +346,7 @@ fn template_reverted_to_stable_abandons_the_canary() {
 
 #[test]
 fn progress_deadline_pauses_a_stuck_step() {
-    let mut h = Harness::healthy(vec![weight(10), analysis(), weight(100)]);
-    h.change_template("v2");
-    h.step();
-    h.step();
+    let mut h = Harness::in_canary(vec![weight(10), analysis(), weight(100)]);
     h.tick(601);
     h.step();
     assert_eq!(h.phase(), Phase::Paused);
@@ -477,10 +441,7 @@ fn children_deleted_by_hand_are_recreated() {
 
 #[test]
 fn check_is_due_one_interval_after_the_step_and_each_check() {
-    let mut h = Harness::healthy(vec![weight(10), analysis(), weight(100)]);
-    h.change_template("v2");
-    h.step();
-    h.step();
+    let mut h = Harness::in_canary(vec![weight(10), analysis(), weight(100)]);
     assert!(!check_due(&h.rollout, h.now));
     h.tick(29);
     assert!(!check_due(&h.rollout, h.now));

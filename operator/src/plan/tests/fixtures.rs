@@ -125,6 +125,15 @@ impl Harness {
         h
     }
 
+    /// A Rollout whose canary v2 has been created and taken to its first waiting step.
+    pub fn in_canary(steps: Vec<Step>) -> Self {
+        let mut h = Self::healthy(steps);
+        h.change_template("v2");
+        h.step();
+        h.step();
+        h
+    }
+
     /// One reconcile as the controller runs it: plans, applies the actions and the status,
     /// and plans again while the plan asks to continue at once (a weight change yields).
     /// Returns every action and Event made, with the last status and requeue.
