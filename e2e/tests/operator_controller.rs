@@ -49,29 +49,13 @@ async fn good_v2_walks_every_step_and_is_promoted() -> Result<()> {
     let history = splits.lock().await.clone();
     assert_eq!(history, full_walk());
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
-    eventually(10, "v1 Service deleted", || async {
-        services
-            .get_opt("foobar-v1")
-            .await
-            .ok()?
-            .is_none()
-            .then_some(())
-    })
-    .await?;
+    wait_gone(&services, "foobar-v1", 10).await?;
     assert!(
         services.get_opt("foobar").await?.is_some(),
         "the root Service exists"
     );
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    eventually(15, "v1 Deployment deleted after scaleDownDelay", || async {
-        deployments
-            .get_opt("foobar-v1")
-            .await
-            .ok()?
-            .is_none()
-            .then_some(())
-    })
-    .await?;
+    wait_gone(&deployments, "foobar-v1", 15).await?;
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
     let notes: Vec<String> = events
         .list(&ListParams::default())
@@ -126,15 +110,7 @@ async fn abort_puts_all_traffic_back_and_delete_cleans_up() -> Result<()> {
     .await?;
 
     rollouts.delete("foobar", &Default::default()).await?;
-    eventually(15, "Rollout gone", || async {
-        rollouts
-            .get_opt("foobar")
-            .await
-            .ok()?
-            .is_none()
-            .then_some(())
-    })
-    .await?;
+    wait_gone(&rollouts, "foobar", 15).await?;
     assert!(
         splits.get_opt("foobar-rollout").await?.is_none(),
         "the finalizer removed the split"

@@ -255,3 +255,14 @@ pub fn full_walk() -> Vec<Vec<(String, i64)>> {
         b(&[("foobar-v2", 100)]),
     ]
 }
+
+/// Waits up to `secs` until the object `name` no longer exists.
+pub async fn wait_gone<K>(api: &Api<K>, name: &str, secs: u64) -> Result<()>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    eventually(secs, &format!("{name} deleted"), || async {
+        api.get_opt(name).await.ok()?.is_none().then_some(())
+    })
+    .await
+}

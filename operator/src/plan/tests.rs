@@ -210,12 +210,7 @@ fn failed_checks_over_the_limit_roll_back_automatically() {
         }
     );
     assert_eq!(h.phase(), Phase::Aborted);
-    let aborted = h
-        .status()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Aborted")
-        .unwrap();
+    let aborted = h.condition("Aborted");
     assert_eq!(aborted.reason, "AnalysisFailed");
     assert!(p.events.iter().any(|e| e.reason == "RolledBack"));
 }
@@ -350,12 +345,7 @@ fn progress_deadline_pauses_a_stuck_step() {
     h.tick(601);
     h.step();
     assert_eq!(h.phase(), Phase::Paused);
-    let c = h
-        .status()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Progressing")
-        .unwrap();
+    let c = h.condition("Progressing");
     assert_eq!(c.reason, "ProgressDeadlineExceeded");
     assert!(c.message.contains("kubectl weir promote"));
     h.check(Verdict::Pass);
@@ -374,12 +364,7 @@ fn invalid_selector_sets_invalid_spec_and_writes_nothing() {
     let p = h.step();
     assert!(p.actions.is_empty());
     assert_eq!(h.phase(), Phase::Degraded);
-    let c = h
-        .status()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "InvalidSpec")
-        .unwrap();
+    let c = h.condition("InvalidSpec");
     assert!(
         c.message.contains("does not match the template's labels"),
         "{}",
@@ -397,12 +382,7 @@ fn analysis_step_without_analysis_is_invalid_spec() {
     let mut h = Harness::new(vec![weight(10), analysis()]);
     h.rollout.spec.strategy.as_mut().unwrap().analysis = None;
     h.step();
-    let c = h
-        .status()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "InvalidSpec")
-        .unwrap();
+    let c = h.condition("InvalidSpec");
     assert!(
         c.message
             .contains("spec.strategy.steps[1] is an analysis gate"),
@@ -473,12 +453,7 @@ fn a_root_service_owned_by_someone_else_is_invalid_spec() {
         p.actions.is_empty(),
         "nothing is written over another owner's Service"
     );
-    let c = h
-        .status()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "InvalidSpec")
-        .unwrap();
+    let c = h.condition("InvalidSpec");
     assert!(
         c.message.contains("belongs to Rollout other"),
         "{}",

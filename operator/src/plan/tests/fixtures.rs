@@ -210,6 +210,18 @@ impl Harness {
     pub fn status(&self) -> RolloutStatus {
         self.rollout.status.clone().unwrap_or_default()
     }
+    /// The status condition of this type; panics when there is none.
+    pub fn condition(
+        &self,
+        type_: &str,
+    ) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+        let found = self
+            .status()
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == type_);
+        found.unwrap_or_else(|| panic!("no {type_} condition in {:?}", self.status().conditions))
+    }
     pub fn phase(&self) -> Phase {
         self.status().phase.unwrap()
     }
