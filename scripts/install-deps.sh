@@ -5,7 +5,7 @@ set -euo pipefail
 
 mode="${1:-test}"
 # command -> Debian package
-declare -A test_pkgs=()
+declare -A test_pkgs=([prometheus]=prometheus)
 declare -A bench_pkgs=([wrk]=wrk [nginx]=nginx [haproxy]=haproxy [h2load]=nghttp2-client)
 
 missing=()

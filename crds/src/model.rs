@@ -16,8 +16,8 @@ mod routes;
 mod split;
 
 pub use access::{
-    AccessDecision, AccessPolicy, AccessRequest, RouteKind, ServiceAccountRef, TargetRule,
-    TrafficTarget,
+    AccessDecision, AccessPolicy, AccessRequest, DenyKind, RouteKind, ServiceAccountRef,
+    TargetRule, TrafficTarget,
 };
 pub use routes::{HeaderMatch, HttpMatch, HttpRouteGroup, MethodMatch, TcpRoute};
 pub use split::{RouteGroupRef, Split, SplitBackend};
@@ -68,6 +68,38 @@ pub enum SmiObject {
 }
 
 /// Normalises one SMI object given as JSON; `default_namespace` applies when it has none.
+///
+/// A v1alpha1 TrafficSplit with quantity weights, as the brief's stage 2 writes it:
+///
+/// ```
+/// use weir_crds::model::{SmiObject, normalise};
+///
+/// let split = serde_json::json!({
+///     "apiVersion": "split.smi-spec.io/v1alpha1",
+///     "kind": "TrafficSplit",
+///     "metadata": {"name": "foobar-rollout"},
+///     "spec": {"service": "foobar", "backends": [
+///         {"service": "foobar-v1", "weight": 1},
+///         {"service": "foobar-v2", "weight": "500m"},
+///     ]},
+/// });
+/// let SmiObject::Split(split) = normalise(&split, "default")? else {
+///     panic!("not a split");
+/// };
+/// assert_eq!(split.id.namespace, "default");
+/// let weights: Vec<u64> = split.backends.iter().map(|b| b.weight_millis).collect();
+/// assert_eq!(weights, [1000, 500]);
+///
+/// // A bad weight names the object and the field.
+/// let bad = serde_json::json!({
+///     "apiVersion": "split.smi-spec.io/v1alpha2", "kind": "TrafficSplit",
+///     "metadata": {"name": "s", "namespace": "shop"},
+///     "spec": {"service": "foobar", "backends": [{"service": "v1", "weight": -5}]},
+/// });
+/// let err = normalise(&bad, "default").unwrap_err().to_string();
+/// assert!(err.starts_with("TrafficSplit shop/s: spec.backends[0].weight"), "{err}");
+/// # Ok::<(), weir_crds::model::NormaliseError>(())
+/// ```
 pub fn normalise(object: &Value, default_namespace: &str) -> Result<SmiObject, NormaliseError> {
     let id = object_id(object, default_namespace);
     let group = object

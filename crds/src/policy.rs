@@ -72,6 +72,9 @@ pub struct RetryPolicy {
     /// Which failures are retried (default: gateway-error, connect-failure).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on: Vec<RetryOn>,
+    /// Also retry `5xx` and `gateway-error` for methods that are not idempotent (POST, PATCH).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retry_non_idempotent: bool,
     /// Caps retries as a share of traffic, so retries cannot multiply an outage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<RetryBudget>,
@@ -80,13 +83,13 @@ pub struct RetryPolicy {
 /// A class of failure that may be retried.
 #[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RetryOn {
-    /// Any 5xx response.
+    /// Any 5xx response (idempotent methods only, unless `retryNonIdempotent`).
     #[serde(rename = "5xx")]
     ServerError,
     /// The connection to the endpoint failed.
     #[serde(rename = "connect-failure")]
     ConnectFailure,
-    /// 502, 503 or 504.
+    /// 502, 503 or 504, or a per-try timeout (idempotent methods only, unless `retryNonIdempotent`).
     #[serde(rename = "gateway-error")]
     GatewayError,
 }
@@ -161,7 +164,7 @@ pub struct AbortFault {
     pub percent: f64,
     /// The status code returned (200 to 599).
     #[schemars(range(min = 200, max = 599))]
-    pub status: i32,
+    pub http_status: i32,
 }
 
 /// The load-balancing algorithm.

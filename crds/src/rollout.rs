@@ -8,7 +8,8 @@ pub use analysis::{
     PrometheusSource, SuccessRateCheck,
 };
 pub use status::{
-    AnalysisResult, AnalysisStatus, CONDITION_TYPES, Phase, RolloutStatus, StepWeights, Verdict,
+    AnalysisResult, AnalysisStatus, CONDITION_TYPES, Phase, QueryValue, RolloutStatus, StepWeights,
+    Verdict,
 };
 
 use crate::duration::{DurationError, parse_duration};

@@ -465,6 +465,36 @@ fn rule_naming_a_missing_group_allows_nothing() {
         "GET",
         "/"
     ));
+    assert_eq!(policy.warnings().len(), 1, "{:?}", policy.warnings());
+    assert!(
+        policy.warnings()[0].contains("HTTPRouteGroup shop/missing is missing"),
+        "{:?}",
+        policy.warnings()
+    );
+}
+
+#[test]
+fn a_broken_rule_leaves_the_other_rules_in_force() {
+    let policy = target_policy(
+        json!({"apiVersion": "access.smi-spec.io/v1alpha3", "kind": "TrafficTarget", "metadata": meta("t"),
+               "spec": {"destination": {"kind": "ServiceAccount", "name": "api"},
+                        "rules": [{"kind": "HTTPRouteGroup", "name": "missing"},
+                                  {"kind": "HTTPRouteGroup", "name": "routes", "matches": ["nope", "get"]}],
+                        "sources": [{"kind": "ServiceAccount", "name": "web"}]}}),
+        vec![
+            json!({"apiVersion": "specs.smi-spec.io/v1alpha4", "kind": "HTTPRouteGroup", "metadata": meta("routes"),
+                    "spec": {"matches": [{"name": "get", "pathRegex": "/x", "methods": ["GET"]},
+                                         {"name": "post", "pathRegex": "/x", "methods": ["POST"]}]}}),
+        ],
+    );
+    let (web, api) = (sa("shop", "web"), sa("shop", "api"));
+    assert!(allowed(&policy, &web, &api, 80, "GET", "/x"));
+    assert!(!allowed(&policy, &web, &api, 80, "POST", "/x"));
+    assert!(policy.governs(&api));
+    assert!(!policy.governs(&web));
+    let warnings = policy.warnings().join("\n");
+    assert!(warnings.contains("shop/missing is missing"), "{warnings}");
+    assert!(warnings.contains("no match named \"nope\""), "{warnings}");
 }
 
 #[test]

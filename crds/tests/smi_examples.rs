@@ -6,8 +6,8 @@
 use serde_json::Value;
 use std::path::PathBuf;
 use weir_crds::model::{
-    AccessDecision, AccessPolicy, AccessRequest, HttpRouteGroup, ServiceAccountRef, SmiObject,
-    Split, TrafficTarget, normalise,
+    AccessDecision, AccessPolicy, AccessRequest, DenyKind, HttpRouteGroup, ServiceAccountRef,
+    SmiObject, Split, TrafficTarget, normalise,
 };
 use weir_crds::smi;
 
@@ -136,7 +136,13 @@ fn sa(name: &str) -> ServiceAccountRef {
     }
 }
 
-fn decide(policy: &AccessPolicy, src: &str, dst: &str, method: &str, path: &str) -> AccessDecision {
+fn decide<'p>(
+    policy: &'p AccessPolicy,
+    src: &str,
+    dst: &str,
+    method: &str,
+    path: &str,
+) -> AccessDecision<'p> {
     let src = sa(src);
     let dst = sa(dst);
     let req = AccessRequest {
@@ -198,20 +204,22 @@ fn brief_target_allows_nothing_else() {
 #[test]
 fn deny_reasons_say_why() {
     let policy = brief_policy();
-    let AccessDecision::Deny { reason } =
+    let AccessDecision::Deny { kind, reason } =
         decide(&policy, "grafana", "api-service", "GET", "/metrics")
     else {
         panic!("expected deny");
     };
+    assert_eq!(kind, DenyKind::NoTrafficTarget);
     assert!(
         reason.contains("no TrafficTarget allows ServiceAccount default/grafana"),
         "{reason}"
     );
-    let AccessDecision::Deny { reason } =
+    let AccessDecision::Deny { kind, reason } =
         decide(&policy, "prometheus", "api-service", "POST", "/metrics")
     else {
         panic!("expected deny");
     };
+    assert_eq!(kind, DenyKind::NoMatchingRule);
     assert!(
         reason.contains("api-service-metrics") && reason.contains("POST /metrics"),
         "{reason}"

@@ -19,9 +19,12 @@ pub mod admission;
 pub mod aggregator;
 pub mod apply;
 pub mod cel;
+pub mod codec;
+pub mod defaulting;
 pub mod discovery;
 pub mod error;
 pub mod events;
+pub mod field_labels;
 pub mod gc;
 pub mod handlers;
 pub mod jsonpath;
@@ -32,17 +35,19 @@ pub mod patch;
 pub mod resources;
 pub mod router;
 pub mod schema;
+pub mod seed;
 pub mod selector;
 pub mod server;
 pub mod store;
 pub mod table;
+pub mod validation;
 pub mod watch;
 
 pub use error::{ApiError, Error};
 
 use parking_lot::Mutex;
 use resources::Registry;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +69,9 @@ pub struct Options {
     pub bookmark_interval: Duration,
     /// Default watch duration when the client sets no `timeoutSeconds`.
     pub default_watch_timeout: Duration,
+    /// The range Service ClusterIPs are allocated from (base, prefix length), as
+    /// kube-apiserver's `--service-cluster-ip-range`.
+    pub service_cidr: (Ipv4Addr, u8),
 }
 
 impl Default for Options {
@@ -75,6 +83,7 @@ impl Default for Options {
             max_body: 3 * 1024 * 1024,
             bookmark_interval: Duration::from_secs(5),
             default_watch_timeout: Duration::from_secs(1800),
+            service_cidr: (Ipv4Addr::new(127, 96, 0, 0), 16),
         }
     }
 }
@@ -86,8 +95,10 @@ pub struct State {
     pub registry: Registry,
     /// Stored objects.
     pub store: Store,
-    /// Next service ClusterIP offset.
+    /// Next service ClusterIP offset inside `service_cidr`.
     pub next_cluster_ip: u32,
+    /// The ClusterIP range, from [`Options::service_cidr`].
+    pub service_cidr: (Ipv4Addr, u8),
 }
 
 /// State shared by every connection.
@@ -101,6 +112,8 @@ pub struct Shared {
     pub addr: SocketAddr,
     /// Flips to `true` on shutdown.
     pub shutdown: signal::Receiver<bool>,
+    /// The aggregation layer's front-proxy CA and client certificate.
+    pub front_proxy: aggregator::FrontProxy,
 }
 
 /// Entry point: starts servers.
@@ -140,13 +153,18 @@ impl LocalApiServer {
             registry: Registry::default(),
             store: Store::new(opts.history, 65_536),
             next_cluster_ip: 1,
+            service_cidr: opts.service_cidr,
         };
-        admission::seed(&mut state);
+        seed::cluster(&mut state, addr.port());
+        let front_proxy =
+            aggregator::FrontProxy::generate().map_err(|source| Error::FrontProxy { source })?;
+        front_proxy.publish(&mut state);
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             opts,
             addr,
             shutdown,
+            front_proxy,
         });
         let task = tokio::spawn(server::serve(listener, shared.clone()));
         tracing::info!(%addr, kubeconfig = %kubeconfig.display(), "local API server listening");

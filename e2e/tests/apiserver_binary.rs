@@ -2,10 +2,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
+#[path = "support/lib.rs"]
+mod support;
+
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ListParams};
-use std::process::{Command, Stdio};
+use rustix::process::{Pid, Signal, kill_process};
+use std::process::Stdio;
 use std::time::Duration;
+use support::eventually;
+use tokio::process::Command;
 
 #[tokio::test]
 async fn binary_serves_until_sigterm() {
@@ -18,17 +24,12 @@ async fn binary_serves_until_sigterm() {
         .arg("--no-simulator")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut ready = false;
-    for _ in 0..200 {
-        if kc.exists() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "kubeconfig written");
+    eventually(10, "the kubeconfig written", || async { kc.exists() })
+        .await
+        .unwrap();
     let cfg = kube::Config::from_custom_kubeconfig(
         kube::config::Kubeconfig::read_from(&kc).unwrap(),
         &kube::config::KubeConfigOptions::default(),
@@ -46,25 +47,11 @@ async fn binary_serves_until_sigterm() {
             .any(|n| n.metadata.name.as_deref() == Some("default"))
     );
 
-    let killed = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
+    let pid = Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap()).unwrap();
+    kill_process(pid, Signal::TERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("no exit within 10 s of SIGTERM")
         .unwrap();
-    assert!(killed.success());
-    let mut status = None;
-    for _ in 0..200 {
-        if let Some(s) = child.try_wait().unwrap() {
-            status = Some(s);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if status.is_none() {
-        let _ = child.kill();
-    }
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "exits cleanly on SIGTERM: {status:?}"
-    );
+    assert!(status.success(), "exits cleanly on SIGTERM: {status:?}");
 }

@@ -69,7 +69,7 @@ async fn crud_round_trip_sets_metadata_and_detects_conflicts() {
     assert!(matches!(&stale, kube::Error::Api(s) if s.reason == "Conflict"));
 
     let list = api.list(&ListParams::default()).await.unwrap();
-    assert_eq!(list.items.len(), 2);
+    assert_eq!(list.items.len(), 3, "two made here, and kube-root-ca.crt");
     let list_rv: u64 = list.metadata.resource_version.unwrap().parse().unwrap();
     assert!(list_rv >= rv2);
 
@@ -314,7 +314,8 @@ async fn garbage_collection_cascades_through_owner_references() {
         .await
         .unwrap();
     let duid = d.metadata.uid.unwrap();
-    let rs_spec = json!({"spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}}}}});
+    let rs_spec = json!({"spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "app", "image": "weir-demo:v1"}]}}}});
     let rs: ReplicaSet = owned("web-abc", "Deployment", "web", &duid, rs_spec.clone());
     let rs = rss.create(&PostParams::default(), &rs).await.unwrap();
     let pod_spec = json!({"spec": {"containers": [{"name": "a", "image": "x"}]}});
@@ -670,7 +671,8 @@ async fn bad_requests_get_status_errors_and_leave_the_store_intact() {
     );
     assert_eq!(
         api.list(&ListParams::default()).await.unwrap().items.len(),
-        1
+        2,
+        "keep, and kube-root-ca.crt"
     );
     h.shutdown().await;
 }

@@ -15,21 +15,28 @@ use std::time::Duration;
 use support::start;
 use weir_e2e::apiserver::Handle;
 
+/// `path` inside this repository.
+fn repo_path(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+/// The `.yaml` files of `dir`, sorted, except those named in `skip`; panics when `dir`
+/// cannot be read.
+fn yaml_files(dir: &Path, skip: &[&str]) -> Vec<PathBuf> {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| !p.file_name().is_some_and(|n| skip.iter().any(|s| n == *s)))
+        .collect();
+    files.sort();
+    files
+}
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
-}
-
-fn have_kubectl() -> bool {
-    let ok = Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("SKIPPED: kubectl is not on PATH");
-    }
-    ok
 }
 
 /// Runs kubectl with the server's kubeconfig and a private cache dir, bounded to 60 s.
@@ -45,7 +52,9 @@ async fn kubectl(h: &Handle, args: &[&str]) -> Output {
             .arg(&cache)
             .args(&args)
             .output()
-            .unwrap()
+            .unwrap_or_else(|e| {
+                panic!("cannot run kubectl ({e}): these tests need kubectl on PATH (scripts/install-deps.sh checks for it)")
+            })
     });
     tokio::time::timeout(Duration::from_secs(60), run)
         .await
@@ -92,9 +101,6 @@ async fn install_widgets(h: &Handle) {
 
 #[tokio::test]
 async fn kubectl_raw_version_and_api_resources() {
-    if !have_kubectl() {
-        return;
-    }
     let (h, _c) = start().await;
     let v = ok(&h, &["get", "--raw", "/version"]).await;
     assert!(v.contains("\"gitVersion\""), "{v}");
@@ -132,9 +138,6 @@ async fn kubectl_raw_version_and_api_resources() {
 
 #[tokio::test]
 async fn kubectl_apply_get_patch_wait_and_delete_a_custom_resource() {
-    if !have_kubectl() {
-        return;
-    }
     let (h, _c) = start().await;
     install_widgets(&h).await;
     let again = ok(
@@ -221,9 +224,6 @@ async fn kubectl_apply_get_patch_wait_and_delete_a_custom_resource() {
 
 #[tokio::test]
 async fn kubectl_rejects_an_invalid_resource_with_the_field_path() {
-    if !have_kubectl() {
-        return;
-    }
     let (h, _c) = start().await;
     install_widgets(&h).await;
     let bad = std::fs::read_to_string(fixture("widget.yaml"))
@@ -250,9 +250,6 @@ async fn kubectl_rejects_an_invalid_resource_with_the_field_path() {
 
 #[tokio::test]
 async fn kubectl_describe_shows_events_for_the_object() {
-    if !have_kubectl() {
-        return;
-    }
     let (h, c) = start().await;
     install_widgets(&h).await;
     let uid = ok(
@@ -295,9 +292,6 @@ async fn kubectl_describe_shows_events_for_the_object() {
 
 #[tokio::test]
 async fn kubectl_server_side_apply_detects_conflicts_between_managers() {
-    if !have_kubectl() {
-        return;
-    }
     let (h, _c) = start().await;
     let crd = fixture("widgets-crd.yaml");
     ok(&h, &["apply", "--server-side", "-f", crd.to_str().unwrap()]).await;
@@ -355,9 +349,6 @@ async fn kubectl_server_side_apply_detects_conflicts_between_managers() {
 
 #[tokio::test]
 async fn kubectl_client_side_apply_of_a_deployment_merges_strategically() {
-    if !have_kubectl() {
-        return;
-    }
     let (h, _c) = start().await;
     let dir = h.kubeconfig_path().with_file_name("deploy");
     std::fs::create_dir_all(&dir).unwrap();
@@ -412,22 +403,11 @@ async fn kubectl_client_side_apply_of_a_deployment_merges_strategically() {
 
 #[tokio::test]
 async fn kubectl_applies_the_weir_crd_manifests_and_a_rollout() {
-    if !have_kubectl() {
-        return;
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/manifests");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| {
-        p.extension().is_some_and(|e| e == "yaml")
-            && p.file_name().is_some_and(|n| n != "kustomization.yaml")
-    });
-    files.sort();
-    if files.is_empty() {
-        eprintln!("SKIPPED: {} has no CRD yaml yet", dir.display());
-        return;
-    }
+    let files = yaml_files(&repo_path("crds/manifests"), &["kustomization.yaml"]);
+    assert!(
+        files.iter().any(|f| f.ends_with("rollouts.weir.dev.yaml")),
+        "crds/manifests has no rollouts.weir.dev.yaml: {files:?}"
+    );
     let (h, _c) = start().await;
     for f in &files {
         ok(&h, &["apply", "-f", f.to_str().unwrap()]).await;
@@ -443,11 +423,6 @@ async fn kubectl_applies_the_weir_crd_manifests_and_a_rollout() {
         ],
     )
     .await;
-    if !files.iter().any(|f| f.ends_with("rollouts.weir.dev.yaml")) {
-        eprintln!("SKIPPED: no rollouts.weir.dev.yaml; CRDs applied");
-        h.shutdown().await;
-        return;
-    }
     let bad = std::fs::read_to_string(fixture("rollout.yaml"))
         .unwrap()
         .replace(
@@ -511,31 +486,17 @@ async fn kubectl_applies_the_weir_crd_manifests_and_a_rollout() {
 }
 
 #[tokio::test]
-async fn kubectl_applies_the_shared_smi_examples_unchanged() {
-    if !have_kubectl() {
-        return;
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let crds = root.join("main/crds/manifests");
-    let crds = if crds.exists() {
-        crds
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/manifests")
-    };
-    let examples = root.join("shared/examples/smi");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&examples)
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
+async fn kubectl_applies_the_briefs_smi_examples_unchanged() {
+    let crds = repo_path("crds/manifests");
     // TrafficMetrics is served by the operator's aggregated API, not by a CRD.
-    files.retain(|p| {
-        p.extension().is_some_and(|e| e == "yaml")
-            && !p.to_string_lossy().contains("trafficmetrics")
-    });
-    files.sort();
-    if files.is_empty() || !crds.join("kustomization.yaml").exists() {
-        eprintln!("SKIPPED: no shared SMI examples or no CRD manifests");
-        return;
-    }
+    let files = yaml_files(
+        &repo_path("crds/tests/fixtures/smi"),
+        &["trafficmetrics-v1alpha1.yaml"],
+    );
+    assert!(
+        files.len() >= 5,
+        "expected the brief's SMI documents in crds/tests/fixtures/smi: {files:?}"
+    );
     let (h, _c) = start().await;
     ok(&h, &["apply", "-k", crds.to_str().unwrap()]).await;
     ok(
@@ -557,9 +518,6 @@ async fn kubectl_applies_the_shared_smi_examples_unchanged() {
 
 #[tokio::test]
 async fn kubectl_applies_rbac_objects_which_are_stored_but_not_enforced() {
-    if !have_kubectl() {
-        return;
-    }
     let (h, _c) = start().await;
     let f = h.kubeconfig_path().with_file_name("rbac.yaml");
     std::fs::write(

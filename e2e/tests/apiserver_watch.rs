@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
-#[path = "support/apiserver.rs"]
+#[path = "support/lib.rs"]
 mod support;
 
 use futures::{StreamExt, TryStreamExt};
@@ -12,7 +12,8 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, WatchEvent, W
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use serde_json::json;
 use std::time::Duration;
-use support::{eventually, start, start_with};
+use support::apiserver::{start, start_with};
+use support::{eventually, seen};
 use weir_e2e::apiserver::Options;
 
 fn cm(name: &str, labels: serde_json::Value) -> ConfigMap {
@@ -157,38 +158,45 @@ async fn watcher_relists_after_410_and_keeps_a_reflector_current() {
         futures::pin_mut!(stream);
         while let Some(r) = stream.next().await {
             if r.is_err() {
+                // Back off after a watch error, as a controller would; not a wait for a state.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     });
-    assert!(
-        eventually(5, || {
-            let r = reader.clone();
-            async move { r.state().len() == 3 }
-        })
-        .await
-    );
+    eventually(5, "3 objects in the reflector", || {
+        let r = reader.clone();
+        async move {
+            let n = r.state().len();
+            seen(n == 3, "objects", n)
+        }
+    })
+    .await
+    .unwrap();
     api.create(&PostParams::default(), &cm("c3", json!({"app": "x"})))
         .await
         .unwrap();
     api.create(&PostParams::default(), &cm("other", json!({"app": "y"})))
         .await
         .unwrap();
-    assert!(
-        eventually(5, || {
-            let r = reader.clone();
-            async move { r.state().len() == 4 }
-        })
-        .await
-    );
+    eventually(5, "4 objects in the reflector", || {
+        let r = reader.clone();
+        async move {
+            let n = r.state().len();
+            seen(n == 4, "objects", n)
+        }
+    })
+    .await
+    .unwrap();
     api.delete("c0", &DeleteParams::default()).await.unwrap();
-    assert!(
-        eventually(5, || {
-            let r = reader.clone();
-            async move { r.state().len() == 3 }
-        })
-        .await
-    );
+    eventually(5, "3 objects in the reflector", || {
+        let r = reader.clone();
+        async move {
+            let n = r.state().len();
+            seen(n == 3, "objects", n)
+        }
+    })
+    .await
+    .unwrap();
 
     // Move the global version on with an unrelated kind, then drop history: the watcher's next
     // watch (after its 1 s timeout) is from an expired version, gets 410 and must re-list.
@@ -196,22 +204,22 @@ async fn watcher_relists_after_410_and_keeps_a_reflector_current() {
     secrets.create(&PostParams::default(), &s).await.unwrap();
     h.compact_history();
     let before = inits.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(
-        eventually(10, || {
-            let n = inits.load(std::sync::atomic::Ordering::SeqCst);
-            async move { n > before }
-        })
-        .await,
-        "watcher re-listed"
-    );
+    eventually(10, "the watcher to re-list", || {
+        let n = inits.load(std::sync::atomic::Ordering::SeqCst);
+        async move { seen(n > before, "initial lists", n) }
+    })
+    .await
+    .unwrap();
     api.delete("c1", &DeleteParams::default()).await.unwrap();
-    assert!(
-        eventually(5, || {
-            let r = reader.clone();
-            async move { r.state().len() == 2 }
-        })
-        .await
-    );
+    eventually(5, "2 objects in the reflector", || {
+        let r = reader.clone();
+        async move {
+            let n = r.state().len();
+            seen(n == 2, "objects", n)
+        }
+    })
+    .await
+    .unwrap();
     task.abort();
     h.shutdown().await;
 }
@@ -285,7 +293,7 @@ async fn streaming_list_watcher_gets_initial_events_and_the_end_bookmark() {
         done.is_ok(),
         "InitDone needs the initial-events-end bookmark"
     );
-    assert_eq!(applied, 3);
+    assert_eq!(applied, 4, "the three ConfigMaps and kube-root-ca.crt");
     h.shutdown().await;
 }
 

@@ -3,24 +3,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/operator.rs"]
-mod operator_support;
+#[path = "support/lib.rs"]
+mod support;
 
 use anyhow::Result;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
-use operator_support::*;
 use std::sync::Arc;
+use support::eventually;
+use support::operator::*;
 use weir_crds::Rollout;
-use weir_crds::rollout::{Phase, Verdict};
-use weir_operator::checks::FixedVerdict;
+use weir_crds::rollout::Phase;
+use weir_operator::analysis::FixedSource;
 use weir_operator::controller;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn good_v2_walks_every_step_and_is_promoted() -> Result<()> {
-    let mut cluster = start(61, Some(Arc::new(FixedVerdict(Verdict::Pass)))).await?;
+    let mut cluster = start(Some(Arc::new(FixedSource::healthy()))).await?;
     let client = cluster.client.clone();
     let splits = record_splits(&client);
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
@@ -81,7 +82,7 @@ async fn good_v2_walks_every_step_and_is_promoted() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_puts_all_traffic_back_and_delete_cleans_up() -> Result<()> {
-    let mut cluster = start(63, Some(Arc::new(FixedVerdict(Verdict::Pass)))).await?;
+    let mut cluster = start(Some(Arc::new(FixedSource::healthy()))).await?;
     let client = cluster.client.clone();
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
     create_healthy_v1(&rollouts, 30).await?;
@@ -141,7 +142,7 @@ fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_get_and_describe_show_phase_step_weights_conditions_and_events() -> Result<()> {
-    let mut cluster = start(69, Some(Arc::new(FixedVerdict(Verdict::Pass)))).await?;
+    let mut cluster = start(Some(Arc::new(FixedSource::healthy()))).await?;
     let client = cluster.client.clone();
     let kubeconfig = cluster.server.kubeconfig_path().to_path_buf();
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
@@ -188,7 +189,7 @@ async fn kubectl_get_and_describe_show_phase_step_weights_conditions_and_events(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn children_deleted_by_hand_come_back_and_retry_restarts_an_aborted_canary() -> Result<()> {
-    let mut cluster = start(73, Some(Arc::new(FixedVerdict(Verdict::Pass)))).await?;
+    let mut cluster = start(Some(Arc::new(FixedSource::healthy()))).await?;
     let client = cluster.client.clone();
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
     create_healthy_v1(&rollouts, 30).await?;

@@ -1,122 +1,174 @@
-//! The real `weir-operator` binary against the local control plane: killed with
-//! SIGKILL mid-rollout and restarted, and two replicas with one leader.
+//! The real `weir-operator` binary against the local control plane: killed with SIGKILL
+//! between its writes and its status write, then replaced; and two replicas with one
+//! leader.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "support/lib.rs"]
+mod support;
 
-#[path = "support/operator.rs"]
-mod operator_support;
-
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, ensure};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, Patch, PatchParams};
-use operator_support::*;
-use std::path::{Path, PathBuf};
+use rustix::process::{Pid, Signal, kill_process};
+use std::net::SocketAddr;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::Duration;
+use support::api_tap::{ApiTap, Verdict};
+use support::binaries::workspace_binary;
+use support::operator::*;
+use support::{eventually, seen};
 use tokio::process::{Child, Command};
 use weir_crds::Rollout;
 use weir_crds::rollout::Phase;
 
-/// `target/debug/weir-operator`, next to this test's `deps/` directory.
-fn operator_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join("weir-operator");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        bin.display()
-    );
-    bin
-}
+/// The operator's metrics port, on an address of the test's own block.
+const METRICS_PORT: u16 = 8081;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts one operator replica; returns it with its metrics port.
-fn spawn_operator(kubeconfig: &Path, identity: &str) -> Result<(Child, u16)> {
-    let port = free_port();
-    let child = Command::new(operator_binary())
-        .args([
-            "--no-gateway",
-            "--fixed-verdict",
-            "Pass",
-            "--lease-seconds",
-            "3",
-        ])
-        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+/// Starts one operator replica with its metrics on `metrics`.
+fn spawn_operator(kubeconfig: &Path, identity: &str, metrics: SocketAddr) -> Result<Child> {
+    Command::new(workspace_binary("weir-operator")?)
+        .args(["--no-gateway", "--no-metrics-api", "--lease-seconds", "3"])
+        .args(["--metrics-addr", &metrics.to_string()])
         .env("KUBECONFIG", kubeconfig)
         .env("POD_NAME", identity)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .context("start weir-operator")?;
-    Ok((child, port))
+        .context("start weir-operator")
 }
 
-async fn reconciles(port: u16) -> Option<u64> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
+/// `weir_operator_reconciles_total` from the operator's `/metrics`.
+async fn reconciles(addr: SocketAddr) -> Result<u64> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
-        .await
-        .ok()?;
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").await?;
     let mut body = String::new();
-    stream.read_to_string(&mut body).await.ok()?;
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut body)).await??;
     body.lines()
         .find(|l| l.starts_with("weir_operator_reconciles_total "))
         .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .with_context(|| format!("no reconcile count in {body}"))
 }
 
-async fn holder(client: &kube::Client) -> Option<String> {
+async fn holder(client: &kube::Client) -> Result<String> {
     let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
     leases
         .get("weir-operator")
-        .await
-        .ok()?
-        .spec?
-        .holder_identity
+        .await?
+        .spec
+        .and_then(|s| s.holder_identity)
+        .context("the Lease has no holder")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operator_killed_mid_rollout_resumes_without_duplicates_or_weight_jumps() -> Result<()> {
-    let cluster = start(65, None).await?;
-    let client = cluster.client.clone();
-    let kubeconfig = cluster.server.kubeconfig_path().to_path_buf();
-    let splits = record_splits(&client);
-    let (mut first, _) = spawn_operator(&kubeconfig, "op-a")?;
-    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
-    create_healthy_v1(&rollouts, 40).await?;
-    set_image_v2(&rollouts).await?;
-    wait_phase(&rollouts, Phase::Paused, 40, "the pause at 50%").await?;
-
-    first.start_kill()?;
-    first.wait().await?;
-    let (_second, _) = spawn_operator(&kubeconfig, "op-b")?;
-    eventually(20, "op-b to take the lease", || async {
-        (holder(&client).await.as_deref() == Some("op-b")).then_some(())
-    })
-    .await?;
+async fn deployment_names(client: &kube::Client) -> Result<Vec<String>> {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    let names: Vec<String> = deployments
+    let mut names: Vec<String> = deployments
         .list(&Default::default())
         .await?
         .items
         .into_iter()
         .filter_map(|d| d.metadata.name)
         .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// A tap rule that SIGKILLs the process whose id is in `victim` when it sends its first
+/// Rollout status write after applying `foobar-v2`'s Deployment; the write never arrives.
+fn kill_before_status_write(
+    victim: Arc<AtomicI32>,
+    killed: Arc<AtomicBool>,
+) -> support::api_tap::Rule {
+    let mut applied_v2 = false;
+    Box::new(move |method, path| {
+        let path = path.split('?').next().unwrap_or_default();
+        if killed.load(Ordering::SeqCst) {
+            return Verdict::Refuse;
+        }
+        if method == "PATCH" && path == "/apis/apps/v1/namespaces/default/deployments/foobar-v2" {
+            applied_v2 = true;
+        }
+        let status = path == "/apis/weir.dev/v1alpha1/namespaces/default/rollouts/foobar/status";
+        if applied_v2 && method == "PATCH" && status {
+            if let Some(pid) = Pid::from_raw(victim.load(Ordering::SeqCst)) {
+                let _ = kill_process(pid, Signal::KILL);
+            }
+            killed.store(true, Ordering::SeqCst);
+            return Verdict::Refuse;
+        }
+        Verdict::Forward
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_killed_before_its_status_write_is_replaced_without_duplicates_or_weight_jumps()
+-> Result<()> {
+    let cluster = start(None).await?;
+    let client = cluster.client.clone();
+    let splits = record_splits(&client);
+    let (victim, killed) = (
+        Arc::new(AtomicI32::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let tap_kubeconfig = cluster
+        .server
+        .kubeconfig_path()
+        .with_file_name("tapped-kubeconfig");
+    let rule = kill_before_status_write(victim.clone(), killed.clone());
+    let tap = ApiTap::start(cluster.server.addr(), &tap_kubeconfig, rule).await?;
+    let mut first = spawn_operator(
+        tap.kubeconfig_path(),
+        "op-a",
+        SocketAddr::new(cluster.net.host(1)?.into(), METRICS_PORT),
+    )?;
+    victim.store(
+        i32::try_from(first.id().context("op-a has no pid")?)?,
+        Ordering::SeqCst,
+    );
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
+    create_healthy_v1(&rollouts, 40).await?;
+    set_image_v2(&rollouts).await?;
+
+    let exit = tokio::time::timeout(Duration::from_secs(40), first.wait())
+        .await
+        .context("op-a was not killed at its status write within 40 s")??;
+    assert_eq!(exit.signal(), Some(9), "op-a died of SIGKILL: {exit:?}");
+    let lost = rollouts.get("foobar").await?.status.unwrap_or_default();
     assert_eq!(
-        names.len(),
-        2,
-        "no duplicate Deployments after the restart: {names:?}"
+        (lost.canary_revision, deployment_names(&client).await?),
+        (None, vec!["foobar-v1".to_string(), "foobar-v2".to_string()]),
+        "op-a died after applying foobar-v2 and before recording it"
+    );
+
+    let _second = spawn_operator(
+        cluster.server.kubeconfig_path(),
+        "op-b",
+        SocketAddr::new(cluster.net.host(2)?.into(), METRICS_PORT),
+    )?;
+    let canary = eventually(
+        40,
+        "op-b to drive the canary to the pause at 50%",
+        || async {
+            let s = rollouts.get("foobar").await?.status.unwrap_or_default();
+            let at = (s.phase, s.current_step);
+            seen(at == (Some(Phase::Paused), Some(3)), "phase and step", at)?;
+            Ok(s.canary_revision)
+        },
+    )
+    .await?;
+    assert_eq!(holder(&client).await?, "op-b");
+    assert_eq!(
+        (canary, deployment_names(&client).await?),
+        (
+            Some(2),
+            vec!["foobar-v1".to_string(), "foobar-v2".to_string()]
+        ),
+        "op-b reuses the Deployment op-a applied instead of creating another"
     );
 
     rollouts
@@ -126,9 +178,27 @@ async fn operator_killed_mid_rollout_resumes_without_duplicates_or_weight_jumps(
             &Patch::Merge(&serde_json::json!({"status": {"promoteStep": 3}})),
         )
         .await?;
+    // No metrics here: the analysis gate (step 5) never passes on its own, so it is promoted too.
+    eventually(20, "the analysis gate", || async {
+        let s = rollouts.get("foobar").await?.status.unwrap_or_default();
+        seen(s.current_step == Some(4), "step", s.current_step)
+    })
+    .await?;
+    rollouts
+        .patch_status(
+            "foobar",
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({"status": {"promoteStep": 4}})),
+        )
+        .await?;
     eventually(40, "v2 promoted", || async {
-        let s = rollouts.get("foobar").await.ok()?.status?;
-        (s.phase == Some(Phase::Healthy) && s.stable_revision == Some(2)).then_some(())
+        let s = rollouts.get("foobar").await?.status.unwrap_or_default();
+        let state = (s.phase, s.stable_revision);
+        seen(
+            state == (Some(Phase::Healthy), Some(2)),
+            "phase and stable",
+            state,
+        )
     })
     .await?;
     let history = splits.lock().await.clone();
@@ -142,33 +212,33 @@ async fn operator_killed_mid_rollout_resumes_without_duplicates_or_weight_jumps(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_elect_one_leader_and_the_other_takes_over() -> Result<()> {
-    let cluster = start(67, None).await?;
+    let cluster = start(None).await?;
     let client = cluster.client.clone();
     let kubeconfig = cluster.server.kubeconfig_path().to_path_buf();
-    let (a, port_a) = spawn_operator(&kubeconfig, "op-a")?;
-    let (b, port_b) = spawn_operator(&kubeconfig, "op-b")?;
-    let leader = eventually(20, "a leader", || async { holder(&client).await }).await?;
+    let addr_a = SocketAddr::new(cluster.net.host(1)?.into(), METRICS_PORT);
+    let addr_b = SocketAddr::new(cluster.net.host(2)?.into(), METRICS_PORT);
+    let a = spawn_operator(&kubeconfig, "op-a", addr_a)?;
+    let b = spawn_operator(&kubeconfig, "op-b", addr_b)?;
+    let leader = eventually(20, "a leader", || holder(&client)).await?;
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
     create_healthy_v1(&rollouts, 40).await?;
-    let (mut leader_child, leader_port, follower, follower_port) = if leader == "op-a" {
-        (a, port_a, "op-b", port_b)
+    let (mut leader_child, leader_addr, follower, follower_addr) = if leader == "op-a" {
+        (a, addr_a, "op-b", addr_b)
     } else {
-        (b, port_b, "op-a", port_a)
+        (b, addr_b, "op-a", addr_a)
     };
-    assert!(
-        reconciles(leader_port).await.unwrap_or(0) > 0,
-        "the leader reconciles"
-    );
+    assert!(reconciles(leader_addr).await? > 0, "the leader reconciles");
     assert_eq!(
-        reconciles(follower_port).await,
-        Some(0),
+        reconciles(follower_addr).await?,
+        0,
         "the follower writes nothing"
     );
 
     leader_child.start_kill()?;
     leader_child.wait().await?;
     eventually(20, "the follower to take the lease", || async {
-        (holder(&client).await.as_deref() == Some(follower)).then_some(())
+        let now = holder(&client).await?;
+        seen(now == follower, "holder", now)
     })
     .await?;
     set_image_v2(&rollouts).await?;
@@ -179,6 +249,7 @@ async fn two_replicas_elect_one_leader_and_the_other_takes_over() -> Result<()> 
         "the new leader to drive v2 to the pause",
     )
     .await?;
-    assert!(reconciles(follower_port).await.unwrap_or(0) > 0);
+    let count = reconciles(follower_addr).await?;
+    ensure!(count > 0, "the new leader reconciled {count} times");
     Ok(())
 }

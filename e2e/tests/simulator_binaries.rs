@@ -4,19 +4,22 @@
 //! The stand-in for `weir-proxy` is a shell script that records its env and
 //! then execs `weir-demo-app`, so the test needs nothing else built.
 
+#[path = "support/lib.rs"]
+mod support;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
-use kube::{Api, Client};
 use serde_json::json;
+use support::cluster::LocalCluster;
+use support::eventually;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use weir_e2e::apiserver::{Handle, LocalApiServer, Options};
-use weir_e2e::simulator::{Simulator, SimulatorOptions};
 
 fn scratch_dir(tag: &str) -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("weir-sim-{tag}-{}", std::process::id()));
@@ -37,32 +40,14 @@ fn stand_in(dir: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-async fn start(octet: u8, bin_dir: PathBuf) -> Result<(Handle, Simulator, Client)> {
-    let server = LocalApiServer::start(Options::default()).await?;
-    let client = server.client().await?;
-    let opts = SimulatorOptions {
-        pod_cidr: (Ipv4Addr::new(127, octet, 0, 0), 16),
-        kubeconfig: Some(server.kubeconfig_path().to_path_buf()),
-        binaries: vec![bin_dir],
-        resync: Duration::from_secs(2),
-        ..SimulatorOptions::default()
-    };
-    let sim = Simulator::start(client.clone(), opts).await?;
-    Ok((server, sim, client))
+/// A cluster whose simulator finds Weir's binaries in `bin_dir` only.
+async fn start(bin_dir: PathBuf) -> Result<LocalCluster> {
+    LocalCluster::start(|opts| opts.binaries = vec![bin_dir]).await
 }
 
-async fn eventually<T, Fut>(secs: u64, what: &str, mut check: impl FnMut() -> Fut) -> Result<T>
-where
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while tokio::time::Instant::now() < deadline {
-        if let Ok(Some(v)) = check().await {
-            return Ok(v);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("timed out after {secs}s waiting for {what}")
+/// Whether nothing listens on `ip:8080` any more.
+async fn refused(ip: Ipv4Addr) -> bool {
+    tokio::net::TcpStream::connect((ip, 8080)).await.is_err()
 }
 
 fn pod(name: &str, image: &str, args: &[&str]) -> Result<Pod> {
@@ -86,6 +71,12 @@ fn ready_ip(p: &Pod) -> Option<Ipv4Addr> {
     ready.then(|| st.pod_ip.as_deref()?.parse().ok()).flatten()
 }
 
+/// The IP of Pod `name` once it is Ready; otherwise an error showing its status.
+async fn ready_pod_ip(pods: &Api<Pod>, name: &str) -> Result<Ipv4Addr> {
+    let pod = pods.get(name).await?;
+    ready_ip(&pod).with_context(|| format!("{name} not ready: {:?}", pod.status))
+}
+
 async fn http_get(addr: SocketAddr) -> Result<serde_json::Value> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -101,19 +92,19 @@ async fn http_get(addr: SocketAddr) -> Result<serde_json::Value> {
 async fn proxy_image_runs_the_binary_with_pod_env_and_dies_with_the_pod() -> Result<()> {
     let dir = scratch_dir("bin")?;
     stand_in(&dir, "weir-proxy")?;
-    let (server, sim, client) = start(31, dir.clone()).await?;
-    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let cluster = start(dir.clone()).await?;
+    let pods: Api<Pod> = cluster.api();
     let args = ["--listen=$(POD_IP):8080", "--image=weir-demo:from-binary"];
     pods.create(&PostParams::default(), &pod("gw", "weir-proxy:dev", &args)?)
         .await?;
-    let ip = eventually(30, "the binary's pod to be ready", || async {
-        Ok(ready_ip(&pods.get("gw").await?))
+    let ip = eventually(30, "the binary's pod to be ready", || {
+        ready_pod_ip(&pods, "gw")
     })
     .await?;
     let body = http_get(SocketAddr::from((ip, 8080))).await?;
     assert_eq!(body["version"], "from-binary");
     let env = std::fs::read_to_string(dir.join("env.txt"))?;
-    let kubeconfig = server.kubeconfig_path().display().to_string();
+    let kubeconfig = cluster.server.kubeconfig_path().display().to_string();
     assert!(env.contains(&format!("KUBECONFIG={kubeconfig} ")), "{env}");
     assert!(
         env.contains(&format!("POD_IP={ip} POD_NAME=gw POD_NAMESPACE=default")),
@@ -121,15 +112,8 @@ async fn proxy_image_runs_the_binary_with_pod_env_and_dies_with_the_pod() -> Res
     );
     assert!(env.contains(&format!("ARGS=--listen={ip}:8080")), "{env}");
     pods.delete("gw", &DeleteParams::default()).await?;
-    eventually(15, "the process to stop serving", || async {
-        Ok(tokio::net::TcpStream::connect((ip, 8080))
-            .await
-            .is_err()
-            .then_some(()))
-    })
-    .await?;
-    sim.shutdown().await;
-    server.shutdown().await;
+    eventually(15, "the process to stop serving", || refused(ip)).await?;
+    cluster.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -138,27 +122,22 @@ async fn proxy_image_runs_the_binary_with_pod_env_and_dies_with_the_pod() -> Res
 async fn simulator_shutdown_kills_pod_processes() -> Result<()> {
     let dir = scratch_dir("kill")?;
     stand_in(&dir, "weir-operator")?;
-    let (server, sim, client) = start(32, dir.clone()).await?;
-    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let mut cluster = start(dir.clone()).await?;
+    let pods: Api<Pod> = cluster.api();
     let args = ["--listen=$(POD_IP):8080"];
     pods.create(
         &PostParams::default(),
         &pod("op", "weir-operator:dev", &args)?,
     )
     .await?;
-    let ip = eventually(30, "the operator pod to be ready", || async {
-        Ok(ready_ip(&pods.get("op").await?))
+    let ip = eventually(30, "the operator pod to be ready", || {
+        ready_pod_ip(&pods, "op")
     })
     .await?;
+    let sim = cluster.sim.take().context("simulator")?;
     sim.shutdown().await;
-    eventually(10, "the process to be gone", || async {
-        Ok(tokio::net::TcpStream::connect((ip, 8080))
-            .await
-            .is_err()
-            .then_some(()))
-    })
-    .await?;
-    server.shutdown().await;
+    eventually(10, "the process to be gone", || refused(ip)).await?;
+    cluster.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -166,26 +145,26 @@ async fn simulator_shutdown_kills_pod_processes() -> Result<()> {
 #[tokio::test]
 async fn missing_binary_leaves_the_pod_not_ready_with_an_event() -> Result<()> {
     let dir = scratch_dir("empty")?;
-    let (server, sim, client) = start(33, dir.clone()).await?;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let cluster = start(dir.clone()).await?;
+    let pods: Api<Pod> = cluster.api();
     pods.create(
         &PostParams::default(),
         &pod("op", "weir-operator:dev", &[])?,
     )
     .await?;
-    let events: Api<Event> = Api::namespaced(client, "default");
+    let events: Api<Event> = cluster.api();
     let event = eventually(15, "a BinaryNotFound event", || async {
         let lp = ListParams::default().fields("involvedObject.name=op");
         let list = events.list(&lp).await?.items;
-        Ok(list
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("BinaryNotFound")))
+        let reasons: Vec<Option<String>> = list.iter().map(|e| e.reason.clone()).collect();
+        list.into_iter()
+            .find(|e| e.reason.as_deref() == Some("BinaryNotFound"))
+            .with_context(|| format!("events with reasons {reasons:?}"))
     })
     .await?;
     assert!(event.message.unwrap_or_default().contains("weir-operator"));
     assert!(ready_ip(&pods.get("op").await?).is_none());
-    sim.shutdown().await;
-    server.shutdown().await;
+    cluster.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -194,24 +173,18 @@ async fn missing_binary_leaves_the_pod_not_ready_with_an_event() -> Result<()> {
 async fn dropping_the_simulator_kills_pod_processes() -> Result<()> {
     let dir = scratch_dir("drop")?;
     stand_in(&dir, "weir-proxy")?;
-    let (server, sim, client) = start(34, dir.clone()).await?;
-    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let mut cluster = start(dir.clone()).await?;
+    let pods: Api<Pod> = cluster.api();
     let args = ["--listen=$(POD_IP):8080"];
     pods.create(&PostParams::default(), &pod("gw", "weir-proxy:dev", &args)?)
         .await?;
-    let ip = eventually(30, "the proxy pod to be ready", || async {
-        Ok(ready_ip(&pods.get("gw").await?))
+    let ip = eventually(30, "the proxy pod to be ready", || {
+        ready_pod_ip(&pods, "gw")
     })
     .await?;
-    drop(sim);
-    eventually(10, "the process to be gone", || async {
-        Ok(tokio::net::TcpStream::connect((ip, 8080))
-            .await
-            .is_err()
-            .then_some(()))
-    })
-    .await?;
-    server.shutdown().await;
+    drop(cluster.sim.take());
+    eventually(10, "the process to be gone", || refused(ip)).await?;
+    cluster.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -1,139 +1,86 @@
-//! Kubelet-only mode against a real API server with a real
-//! kube-controller-manager, named by `WEIR_E2E_KUBECONFIG`: the simulator
-//! registers a Node, binds and runs the pods, and the real controllers
-//! write the EndpointSlices and the Deployment status. Skipped (with a
-//! message) when the variable is unset.
+//! `weir-local-cluster --kubelet-only --kubeconfig FILE` against the local API server
+//! (which plays no controllers and serves no Nodes): it binds an unscheduled pod to
+//! itself and runs it, and stops its pods on SIGTERM. The same mode
+//! against a real cluster is `external_kubelet_only.rs`, run by `scripts/test-external.sh`.
 
-use std::net::Ipv4Addr;
-use std::time::Duration;
+#[path = "support/lib.rs"]
+mod support;
 
-use anyhow::{Result, bail};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
-use kube::api::{DeleteParams, ListParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client, Config};
+use anyhow::{Context as _, Result, ensure};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::PostParams;
+use rustix::process::{Pid, Signal, kill_process};
 use serde_json::json;
-use weir_e2e::simulator::{Simulator, SimulatorOptions};
-
-async fn real_cluster() -> Result<Option<Client>> {
-    let Ok(path) = std::env::var("WEIR_E2E_KUBECONFIG") else {
-        eprintln!(
-            "skipped: WEIR_E2E_KUBECONFIG is not set (kubelet-only mode needs a real API server)"
-        );
-        return Ok(None);
-    };
-    let kc = Kubeconfig::read_from(&path)?;
-    let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
-    Ok(Some(Client::try_from(cfg)?))
-}
+use std::net::Ipv4Addr;
+use std::process::Stdio;
+use std::time::Duration;
+use support::cluster::Net;
+use support::eventually;
+use tokio::process::Command;
+use weir_e2e::apiserver::LocalApiServer;
 
 #[tokio::test]
-async fn kubelet_only_mode_runs_pods_for_a_real_controller_manager() -> Result<()> {
-    let Some(client) = real_cluster().await? else {
-        return Ok(());
-    };
-    let suffix = std::process::id();
-    let node = format!("weir-sim-{suffix}");
-    let ns = format!("weir-e2e-{suffix}");
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let nsobj: Namespace = serde_json::from_value(json!({ "metadata": { "name": ns } }))?;
-    namespaces.create(&PostParams::default(), &nsobj).await?;
-    let opts = SimulatorOptions {
-        controllers: false,
-        kube_proxy: false,
-        node_name: node.clone(),
-        pod_cidr: (Ipv4Addr::new(127, 41, 0, 0), 16),
-        ..SimulatorOptions::default()
-    };
-    let sim = Simulator::start(client.clone(), opts).await?;
-    let deploy: Deployment = serde_json::from_value(json!({
-        "metadata": { "name": "web", "namespace": ns },
-        "spec": {
-            "replicas": 2,
-            "selector": { "matchLabels": { "app": "web" } },
-            "template": {
-                "metadata": { "labels": { "app": "web" } },
-                "spec": {
-                    "nodeSelector": { "kubernetes.io/hostname": node },
-                    "containers": [{ "name": "app", "image": "weir-demo:v1",
-                                     "ports": [{ "containerPort": 8080 }] }],
-                },
-            },
-        },
-    }))?;
-    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    deploys.create(&PostParams::default(), &deploy).await?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let outcome = loop {
-        let st = deploys.get("web").await?.status.unwrap_or_default();
-        if st.available_replicas == Some(2) {
-            break Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            break Err(anyhow::anyhow!("deployment never became available: {st:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let list = pods.list(&ListParams::default().labels("app=web")).await?;
-    for p in &list.items {
-        let spec_node = p.spec.as_ref().and_then(|s| s.node_name.clone());
-        if spec_node.as_deref() != Some(node.as_str()) {
-            bail!("pod not bound to the simulated node: {spec_node:?}");
-        }
-    }
-    sim.shutdown().await;
-    let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
-    let nodes: Api<Node> = Api::all(client);
-    let _ = nodes.delete(&node, &DeleteParams::default()).await;
-    outcome
-}
-
-/// Kubelet-only mode also works against the local API server (which serves
-/// no Nodes): it binds an unscheduled pod to itself and runs it.
-#[tokio::test]
-async fn kubelet_only_mode_binds_and_runs_pods_on_the_local_server() -> Result<()> {
-    use weir_e2e::apiserver::{LocalApiServer, Options};
-    let server = LocalApiServer::start(Options::default()).await?;
+async fn kubelet_only_binary_binds_and_runs_pods_of_an_api_server() -> Result<()> {
+    let net = Net::claim()?;
+    let server = LocalApiServer::start(net.server_options()).await?;
     let client = server.client().await?;
-    let opts = SimulatorOptions {
-        controllers: false,
-        kube_proxy: false,
-        node_name: "sim-node".into(),
-        pod_cidr: (Ipv4Addr::new(127, 42, 0, 0), 16),
-        ..SimulatorOptions::default()
-    };
-    let sim = Simulator::start(client.clone(), opts).await?;
+    let (base, len) = net.pods.cidr();
+    let mut kubelet = Command::new(env!("CARGO_BIN_EXE_weir-local-cluster"))
+        .arg("--kubelet-only")
+        .arg("--kubeconfig")
+        .arg(server.kubeconfig_path())
+        .args([
+            "--node-name",
+            "sim-node",
+            "--pod-cidr",
+            &format!("{base}/{len}"),
+        ])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let pod: Pod = serde_json::from_value(json!({
         "metadata": { "name": "solo", "namespace": "default" },
         "spec": { "containers": [{ "name": "app", "image": "weir-demo:v5" }] },
     }))?;
     pods.create(&PostParams::default(), &pod).await?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let (node, ip) = loop {
+    let (node, ip) = eventually(20, "the pod bound and ready", || async {
         let p = pods.get("solo").await?;
         let node = p.spec.as_ref().and_then(|s| s.node_name.clone());
-        let ready = p
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone());
-        if let (true, Some(node), Some(ip)) = (ready, node, ip) {
-            break (node, ip);
+        let status = p.status.unwrap_or_default();
+        let ready = status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        let ip: Option<Ipv4Addr> = status.pod_ip.as_deref().and_then(|ip| ip.parse().ok());
+        match (ready, node, ip) {
+            (true, Some(node), Some(ip)) => Ok((node, ip)),
+            seen => anyhow::bail!("(ready, node, IP) = {seen:?}"),
         }
-        if tokio::time::Instant::now() > deadline {
-            bail!("pod never bound and ready: {:?}", p.status);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await?;
     assert_eq!(node, "sim-node");
-    let ip: Ipv4Addr = ip.parse()?;
-    assert_eq!(ip.octets()[..2], [127, 42]);
-    tokio::net::TcpStream::connect((ip, 8080)).await?;
-    sim.shutdown().await;
+    let (first, last) = (net.pods.nth(1), net.pods.nth(254));
+    ensure!(
+        Some(ip) >= first && Some(ip) <= last,
+        "pod IP {ip} outside {base}/{len}"
+    );
+    tokio::net::TcpStream::connect((ip, 8080))
+        .await
+        .with_context(|| format!("the pod's demo app on {ip}:8080"))?;
+
+    let pid = Pid::from_raw(i32::try_from(kubelet.id().context("no pid")?)?).context("pid")?;
+    kill_process(pid, Signal::TERM)?;
+    let status = tokio::time::timeout(Duration::from_secs(15), kubelet.wait())
+        .await
+        .context("no exit within 15 s of SIGTERM")??;
+    assert!(status.success(), "exits cleanly on SIGTERM: {status:?}");
+    eventually(10, "the pod's process stopped", || async {
+        tokio::net::TcpStream::connect((ip, 8080)).await.is_err()
+    })
+    .await?;
     server.shutdown().await;
     Ok(())
 }

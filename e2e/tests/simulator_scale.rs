@@ -5,18 +5,22 @@
 //! `weir-local-cluster --no-simulator` process) instead of an in-process one,
 //! which separates the simulator's CPU from the API server's.
 
-use std::net::Ipv4Addr;
+#[path = "support/lib.rs"]
+mod support;
+
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, ensure};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use serde_json::json;
+use support::eventually;
 use tokio::time::Instant;
 use weir_e2e::apiserver::{LocalApiServer, Options};
+use weir_e2e::simulator::ipam::ClaimedBlock;
 use weir_e2e::simulator::{Simulator, SimulatorOptions};
 
 const APPS: usize = 200;
@@ -36,11 +40,9 @@ fn objects(i: usize) -> Result<(Deployment, Service)> {
             },
         },
     }))?;
-    let ip = Ipv4Addr::new(127, 98, (i / 250) as u8, (i % 250 + 1) as u8);
     let s = serde_json::from_value(json!({
         "metadata": { "name": name, "namespace": "default" },
-        "spec": { "clusterIP": ip.to_string(), "selector": { "app": name },
-                  "ports": [{ "port": 80, "targetPort": 8080 }] },
+        "spec": { "selector": { "app": name }, "ports": [{ "port": 80, "targetPort": 8080 }] },
     }))?;
     Ok((d, s))
 }
@@ -48,6 +50,8 @@ fn objects(i: usize) -> Result<(Deployment, Service)> {
 #[tokio::test]
 #[ignore = "benchmark: 200 Deployments x 2 pods; run with --run-ignored"]
 async fn many_deployments_become_available() -> Result<()> {
+    // Blocks of this process only: 400 pods, and 200 ClusterIPs from the in-process server.
+    let (pods_block, services_block) = (ClaimedBlock::claim(22)?, ClaimedBlock::claim(24)?);
     let (server, client) = match std::env::var("WEIR_SCALE_KUBECONFIG") {
         Ok(path) => {
             let kc = kube::config::Kubeconfig::read_from(path)?;
@@ -56,13 +60,18 @@ async fn many_deployments_become_available() -> Result<()> {
             (None, kube::Client::try_from(cfg)?)
         }
         Err(_) => {
-            let server = LocalApiServer::start(Options::default()).await?;
+            let opts = Options {
+                service_cidr: services_block.cidr(),
+                ..Options::default()
+            };
+            let server = LocalApiServer::start(opts).await?;
             let client = server.client().await?;
             (Some(server), client)
         }
     };
     let opts = SimulatorOptions {
-        pod_cidr: (Ipv4Addr::new(127, 51, 0, 0), 16),
+        pod_cidr: pods_block.cidr(),
+        service_cidr: services_block.cidr(),
         ..SimulatorOptions::default()
     };
     let sim = Simulator::start(client.clone(), opts).await?;
@@ -76,34 +85,37 @@ async fn many_deployments_become_available() -> Result<()> {
         svcs.create(&PostParams::default(), &s).await?;
     }
     let created = start.elapsed();
-    let deadline = start + Duration::from_secs(300);
-    loop {
-        let ds = deploys.list(&ListParams::default()).await?.items;
-        let available = ds
-            .iter()
-            .filter(|d| {
-                d.status.as_ref().and_then(|s| s.available_replicas) == Some(REPLICAS as i32)
-            })
-            .count();
-        let sl = slices.list(&ListParams::default()).await?.items;
-        let full = sl
-            .iter()
-            .filter(|s| s.endpoints.as_ref().map_or(0, Vec::len) == REPLICAS)
-            .count();
-        if available == APPS && full == APPS {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("only {available}/{APPS} available, {full}/{APPS} full slices after 300 s");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        300,
+        "every Deployment available with a full slice",
+        || async {
+            let ds = deploys.list(&ListParams::default()).await?.items;
+            let available = ds
+                .iter()
+                .filter(|d| {
+                    d.status.as_ref().and_then(|s| s.available_replicas) == Some(REPLICAS as i32)
+                })
+                .count();
+            let sl = slices.list(&ListParams::default()).await?.items;
+            let full = sl
+                .iter()
+                .filter(|s| s.endpoints.as_ref().map_or(0, Vec::len) == REPLICAS)
+                .count();
+            ensure!(
+                available == APPS && full == APPS,
+                "{available}/{APPS} available, {full}/{APPS} full slices"
+            );
+            Ok(())
+        },
+    )
+    .await?;
     let settled = start.elapsed();
     println!(
         "{APPS} Deployments x {REPLICAS} pods + {APPS} Services: created in {created:?}, all available with full slices in {settled:?}"
     );
     if let Some(server) = &server {
         let rv = server.resource_version();
+        // A measurement window (writes counted over 3 s), not a wait for a state.
         tokio::time::sleep(Duration::from_secs(3)).await;
         println!(
             "writes during 3 s of steady state: {}",

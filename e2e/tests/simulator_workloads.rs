@@ -2,85 +2,26 @@
 //! become serving pods, Services get slices and a working ClusterIP, and
 //! images that cannot run say why.
 //!
-//! Each test uses its own pod and ClusterIP ranges, because nextest runs
-//! tests in parallel processes that share the loopback network.
+//! Each test runs on loopback blocks it claims ([`support::cluster`]), because nextest
+//! runs tests in parallel processes, and two copies of the suite may run at once.
+
+#[path = "support/lib.rs"]
+mod support;
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Endpoints, Event, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
 use serde_json::json;
-use weir_e2e::apiserver::{Handle, LocalApiServer, Options};
+use support::cluster::LocalCluster;
+use support::{eventually, seen};
 use weir_e2e::loadgen::{self, LoadOptions};
-use weir_e2e::simulator::{Simulator, SimulatorOptions};
-
-/// A local API server with a simulator on its own 127.<octet>.0.0/16 pods.
-struct Cluster {
-    server: Option<Handle>,
-    sim: Option<Simulator>,
-    client: Client,
-}
-
-impl Cluster {
-    async fn start(octet: u8) -> Result<Self> {
-        let server = LocalApiServer::start(Options::default()).await?;
-        let client = server.client().await?;
-        let opts = SimulatorOptions {
-            pod_cidr: (Ipv4Addr::new(127, octet, 0, 0), 16),
-            kubeconfig: Some(server.kubeconfig_path().to_path_buf()),
-            resync: Duration::from_secs(2),
-            ..SimulatorOptions::default()
-        };
-        let sim = Simulator::start(client.clone(), opts).await?;
-        Ok(Self {
-            server: Some(server),
-            sim: Some(sim),
-            client,
-        })
-    }
-
-    fn api<K>(&self) -> Api<K>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-    {
-        Api::namespaced(self.client.clone(), "default")
-    }
-
-    async fn stop(mut self) {
-        if let Some(sim) = self.sim.take() {
-            sim.shutdown().await;
-        }
-        if let Some(server) = self.server.take() {
-            server.shutdown().await;
-        }
-    }
-}
-
-/// Polls `check` every 100 ms until it returns `Some`, for at most `secs`.
-async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    let mut last = String::from("never checked");
-    while tokio::time::Instant::now() < deadline {
-        match check().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => last = "not yet".into(),
-            Err(e) => last = format!("{e:#}"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("timed out after {secs}s waiting for {what} ({last})")
-}
 
 fn deployment(name: &str, replicas: i32, image: &str) -> Result<Deployment> {
     Ok(serde_json::from_value(json!({
@@ -122,7 +63,7 @@ fn pod_ip(p: &Pod) -> Option<Ipv4Addr> {
 }
 
 /// The live pods of app `name` once exactly `n` exist and all are ready.
-async fn ready_pods(c: &Cluster, name: &str, n: usize) -> Result<Vec<Pod>> {
+async fn ready_pods(c: &LocalCluster, name: &str, n: usize) -> Result<Vec<Pod>> {
     let pods: Api<Pod> = c.api();
     let lp = ListParams::default().labels(&format!("app={name}"));
     eventually(30, &format!("{n} ready pods of {name}"), || async {
@@ -132,7 +73,13 @@ async fn ready_pods(c: &Cluster, name: &str, n: usize) -> Result<Vec<Pod>> {
             .into_iter()
             .filter(|p| p.metadata.deletion_timestamp.is_none())
             .collect();
-        Ok((live.len() == n && live.iter().all(ready)).then_some(live))
+        let ready_count = live.iter().filter(|p| ready(p)).count();
+        ensure!(
+            live.len() == n && ready_count == n,
+            "{} live pods, {ready_count} ready",
+            live.len()
+        );
+        Ok(live)
     })
     .await
 }
@@ -155,7 +102,7 @@ async fn get_from(source: IpAddr, target: SocketAddr) -> Result<serde_json::Valu
 #[tokio::test]
 async fn deployment_becomes_three_pods_on_distinct_ips_answering_with_their_version() -> Result<()>
 {
-    let c = Cluster::start(21).await?;
+    let c = LocalCluster::start(|_| {}).await?;
     let deploys: Api<Deployment> = c.api();
     deploys
         .create(
@@ -206,7 +153,7 @@ async fn deployment_becomes_three_pods_on_distinct_ips_answering_with_their_vers
         let st = d.status.clone().unwrap_or_default();
         let done =
             st.available_replicas == Some(3) && st.observed_generation == d.metadata.generation;
-        Ok(done.then_some(st))
+        seen(done, "status", st)
     })
     .await?;
     assert_eq!(
@@ -229,7 +176,7 @@ async fn deployment_becomes_three_pods_on_distinct_ips_answering_with_their_vers
 
 #[tokio::test]
 async fn cluster_ip_forwards_to_an_endpoint_that_sees_the_client_pod_ip() -> Result<()> {
-    let c = Cluster::start(22).await?;
+    let c = LocalCluster::start(|_| {}).await?;
     let deploys: Api<Deployment> = c.api();
     deploys
         .create(
@@ -246,8 +193,12 @@ async fn cluster_ip_forwards_to_an_endpoint_that_sees_the_client_pod_ip() -> Res
     let pods = ready_pods(&c, "web", 3).await?;
     let client_ip = pod_ip(&ready_pods(&c, "client", 1).await?[0]).context("client ip")?;
     let svcs: Api<Service> = c.api();
-    svcs.create(&PostParams::default(), &service("web", "127.97.22.1")?)
-        .await?;
+    let vip = SocketAddr::new(c.net.cluster_ip(200)?.into(), 80);
+    svcs.create(
+        &PostParams::default(),
+        &service("web", &vip.ip().to_string())?,
+    )
+    .await?;
     let names: BTreeSet<String> = pods
         .iter()
         .filter_map(|p| p.metadata.name.clone())
@@ -256,13 +207,19 @@ async fn cluster_ip_forwards_to_an_endpoint_that_sees_the_client_pod_ip() -> Res
     let slice = eventually(15, "an EndpointSlice with 3 ready endpoints", || async {
         let lp = ListParams::default().labels("kubernetes.io/service-name=web");
         let list = slices.list(&lp).await?.items;
-        Ok(list.into_iter().find(|s| {
+        let full = list.iter().find(|s| {
             let eps = s.endpoints.clone().unwrap_or_default();
             eps.len() == 3
                 && eps
                     .iter()
                     .all(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
-        }))
+        });
+        full.cloned().with_context(|| {
+            format!(
+                "slices {:?}",
+                list.iter().map(|s| &s.endpoints).collect::<Vec<_>>()
+            )
+        })
     })
     .await?;
     let refs: BTreeSet<String> = slice
@@ -280,14 +237,13 @@ async fn cluster_ip_forwards_to_an_endpoint_that_sees_the_client_pod_ip() -> Res
         let ep = endpoints.get("web").await?;
         let subset = ep.subsets.unwrap_or_default().into_iter().next();
         let n = subset.and_then(|s| s.addresses).map_or(0, |a| a.len());
-        Ok((n == 3).then_some(()))
+        seen(n == 3, "ready addresses", n).map(drop)
     })
     .await?;
-    let vip: SocketAddr = "127.97.22.1:80".parse()?;
-    let mut seen = BTreeSet::new();
+    let mut answered = BTreeSet::new();
     for _ in 0..6 {
-        let body = eventually(10, "an answer through the ClusterIP", || async {
-            Ok(get_from(IpAddr::V4(client_ip), vip).await.ok())
+        let body = eventually(10, "an answer through the ClusterIP", || {
+            get_from(IpAddr::V4(client_ip), vip)
         })
         .await?;
         let peer: SocketAddr = body["peer"].as_str().context("peer")?.parse()?;
@@ -296,11 +252,11 @@ async fn cluster_ip_forwards_to_an_endpoint_that_sees_the_client_pod_ip() -> Res
             IpAddr::V4(client_ip),
             "backend saw the client pod IP"
         );
-        seen.insert(body["pod"].as_str().unwrap_or_default().to_string());
+        answered.insert(body["pod"].as_str().unwrap_or_default().to_string());
     }
     assert!(
-        seen.is_subset(&names) && seen.len() == 3,
-        "round-robin over {seen:?}"
+        answered.is_subset(&names) && answered.len() == 3,
+        "round-robin over {answered:?}"
     );
     c.stop().await;
     Ok(())
@@ -308,7 +264,7 @@ async fn cluster_ip_forwards_to_an_endpoint_that_sees_the_client_pod_ip() -> Res
 
 #[tokio::test]
 async fn scaling_to_one_leaves_exactly_one_serving() -> Result<()> {
-    let c = Cluster::start(23).await?;
+    let c = LocalCluster::start(|_| {}).await?;
     let deploys: Api<Deployment> = c.api();
     deploys
         .create(
@@ -318,8 +274,12 @@ async fn scaling_to_one_leaves_exactly_one_serving() -> Result<()> {
         .await?;
     let before = ready_pods(&c, "web", 3).await?;
     let svcs: Api<Service> = c.api();
-    svcs.create(&PostParams::default(), &service("web", "127.97.23.1")?)
-        .await?;
+    let vip = SocketAddr::new(c.net.cluster_ip(200)?.into(), 80);
+    svcs.create(
+        &PostParams::default(),
+        &service("web", &vip.ip().to_string())?,
+    )
+    .await?;
     let patch = Patch::Merge(json!({ "spec": { "replicas": 1 } }));
     deploys
         .patch("web", &PatchParams::default(), &patch)
@@ -332,19 +292,24 @@ async fn scaling_to_one_leaves_exactly_one_serving() -> Result<()> {
             continue;
         }
         eventually(10, "a removed pod to stop serving", || async {
-            let refused = tokio::net::TcpStream::connect((ip, 8080)).await.is_err();
-            Ok(refused.then_some(()))
+            tokio::net::TcpStream::connect((ip, 8080)).await.is_err()
         })
         .await?;
     }
-    let vip: SocketAddr = "127.97.23.1:80".parse()?;
+    let source = IpAddr::V4(c.net.host(1)?);
     eventually(10, "only the survivor behind the ClusterIP", || async {
         let mut opts = LoadOptions::new(vip, "foobar");
         opts.max_requests = Some(20);
         opts.connections = 1;
-        opts.source = Some(IpAddr::V4(Ipv4Addr::new(127, 23, 255, 1)));
+        opts.source = Some(source);
         let s = loadgen::run(opts).await.summary();
-        Ok((s.responses == 20 && s.by_status.get(&200) == Some(&20)).then_some(()))
+        let by_pod = &s.by_status;
+        seen(
+            s.responses == 20 && by_pod.get(&200) == Some(&20),
+            "statuses",
+            by_pod,
+        )
+        .map(drop)
     })
     .await?;
     let body = get_from(IpAddr::V4(Ipv4Addr::LOCALHOST), vip).await?;
@@ -354,7 +319,8 @@ async fn scaling_to_one_leaves_exactly_one_serving() -> Result<()> {
     );
     eventually(15, "deployment status replicas 1", || async {
         let st = deploys.get("web").await?.status.unwrap_or_default();
-        Ok((st.replicas == Some(1) && st.available_replicas == Some(1)).then_some(()))
+        let counts = (st.replicas, st.available_replicas);
+        seen(counts == (Some(1), Some(1)), "replicas, available", counts).map(drop)
     })
     .await?;
     c.stop().await;
@@ -363,7 +329,7 @@ async fn scaling_to_one_leaves_exactly_one_serving() -> Result<()> {
 
 #[tokio::test]
 async fn template_change_replaces_pods_with_the_new_version() -> Result<()> {
-    let c = Cluster::start(24).await?;
+    let c = LocalCluster::start(|_| {}).await?;
     let deploys: Api<Deployment> = c.api();
     deploys
         .create(
@@ -400,7 +366,8 @@ async fn template_change_replaces_pods_with_the_new_version() -> Result<()> {
             && images == ["weir-demo:v2", "weir-demo:v2"]
             && sets.len() == 2
             && zeroed == 1;
-        Ok(ok.then_some(()))
+        let state = (live.len(), images, sets.len(), zeroed);
+        seen(ok, "live pods, ready images, ReplicaSets, zeroed", state).map(drop)
     })
     .await?;
     for p in ready_pods(&c, "web", 2).await? {
@@ -418,7 +385,7 @@ async fn template_change_replaces_pods_with_the_new_version() -> Result<()> {
 
 #[tokio::test]
 async fn non_simulated_image_leaves_the_pod_not_ready_with_an_event() -> Result<()> {
-    let c = Cluster::start(25).await?;
+    let c = LocalCluster::start(|_| {}).await?;
     let pods: Api<Pod> = c.api();
     let pod: Pod = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Pod",
@@ -435,7 +402,8 @@ async fn non_simulated_image_leaves_the_pod_not_ready_with_an_event() -> Result<
             .flatten()
             .filter_map(|cs| cs.state.as_ref()?.waiting.as_ref()?.reason.clone())
             .any(|r| r == "ImageNotSimulated");
-        Ok(waiting.then_some(p))
+        ensure!(waiting, "container statuses {:?}", st.container_statuses);
+        Ok(p)
     })
     .await?;
     assert!(!ready(&status));
@@ -443,9 +411,10 @@ async fn non_simulated_image_leaves_the_pod_not_ready_with_an_event() -> Result<
     let event = eventually(10, "an Event on the pod", || async {
         let lp = ListParams::default().fields("involvedObject.name=nginx");
         let list = events.list(&lp).await?.items;
-        Ok(list
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("ImageNotSimulated")))
+        let reasons: Vec<Option<String>> = list.iter().map(|e| e.reason.clone()).collect();
+        list.into_iter()
+            .find(|e| e.reason.as_deref() == Some("ImageNotSimulated"))
+            .with_context(|| format!("events with reasons {reasons:?}"))
     })
     .await?;
     assert_eq!(event.type_.as_deref(), Some("Warning"));
@@ -456,7 +425,7 @@ async fn non_simulated_image_leaves_the_pod_not_ready_with_an_event() -> Result<
 
 #[tokio::test]
 async fn steady_state_writes_nothing() -> Result<()> {
-    let c = Cluster::start(26).await?;
+    let c = LocalCluster::start(|_| {}).await?;
     let deploys: Api<Deployment> = c.api();
     deploys
         .create(
@@ -465,20 +434,59 @@ async fn steady_state_writes_nothing() -> Result<()> {
         )
         .await?;
     let svcs: Api<Service> = c.api();
-    svcs.create(&PostParams::default(), &service("web", "127.97.26.1")?)
+    let vip = c.net.cluster_ip(200)?;
+    svcs.create(&PostParams::default(), &service("web", &vip.to_string())?)
         .await?;
-    ready_pods(&c, "web", 3).await?;
-    eventually(15, "deployment available 3", || async {
-        let st = deploys.get("web").await?.status.unwrap_or_default();
-        Ok((st.available_replicas == Some(3)).then_some(()))
+    let pods = ready_pods(&c, "web", 3).await?;
+    let ips: BTreeSet<String> = pods
+        .iter()
+        .filter_map(|p| Some(pod_ip(p)?.to_string()))
+        .collect();
+    // Wait until every object the simulator writes is in its final state ...
+    let slices: Api<EndpointSlice> = c.api();
+    let endpoints: Api<Endpoints> = c.api();
+    eventually(15, "the Deployment, slice and Endpoints final", || async {
+        let d = deploys.get("web").await?;
+        let st = d.status.clone().unwrap_or_default();
+        ensure!(
+            st.available_replicas == Some(3)
+                && st.updated_replicas == Some(3)
+                && st.observed_generation == d.metadata.generation,
+            "deployment status {st:?}"
+        );
+        let lp = ListParams::default().labels("kubernetes.io/service-name=web");
+        let slice_ips: BTreeSet<String> = slices
+            .list(&lp)
+            .await?
+            .items
+            .iter()
+            .flat_map(|s| s.endpoints.iter().flatten())
+            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+            .flat_map(|e| e.addresses.clone())
+            .collect();
+        ensure!(
+            slice_ips == ips,
+            "ready slice addresses {slice_ips:?}, pods {ips:?}"
+        );
+        let ep = endpoints.get("web").await?;
+        let addresses: BTreeSet<String> = ep
+            .subsets
+            .iter()
+            .flatten()
+            .flat_map(|s| s.addresses.iter().flatten())
+            .map(|a| a.ip.clone())
+            .collect();
+        ensure!(
+            addresses == ips,
+            "Endpoints addresses {addresses:?}, pods {ips:?}"
+        );
+        Ok(())
     })
     .await?;
-    // Let the last status writes land, then expect silence across a resync.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let server = c.server.as_ref().context("server")?;
-    let before = server.resource_version();
+    // ... then watch for writes over more than one resync (2 s): there must be none.
+    let before = c.server.resource_version();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let after = server.resource_version();
+    let after = c.server.resource_version();
     assert_eq!(after, before, "writes at steady state");
     c.stop().await;
     Ok(())
@@ -486,8 +494,9 @@ async fn steady_state_writes_nothing() -> Result<()> {
 
 #[tokio::test]
 async fn two_simulators_with_one_pod_range_skip_each_others_addresses() -> Result<()> {
-    let a = Cluster::start(27).await?;
-    let b = Cluster::start(27).await?;
+    let a = LocalCluster::start(|_| {}).await?;
+    let shared = a.net.pods.cidr();
+    let b = LocalCluster::start(|opts| opts.pod_cidr = shared).await?;
     let mut ips = BTreeSet::new();
     for c in [&a, &b] {
         let deploys: Api<Deployment> = c.api();

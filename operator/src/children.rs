@@ -1,13 +1,15 @@
 //! The objects a Rollout owns, built as pure functions of the Rollout: revision
-//! Deployments and Services, the root Service, the TrafficSplit and the namespace gateway.
+//! Deployments, Services and ControllerRevisions (the template history `kubectl weir undo`
+//! reads), the root Service, the TrafficSplit and the namespace gateway.
 
 use crate::plan::revision_name;
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, ObjectFieldSelector, PodSpec, PodTemplateSpec,
     Service, ServiceAccount, ServicePort, ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 use serde_json::{Value, json};
@@ -28,6 +30,8 @@ pub const GATEWAY_NAME: &str = "weir-gateway";
 pub const GATEWAY_PORT: i32 = 8080;
 /// The gateway's admin (metrics) port.
 pub const GATEWAY_ADMIN_PORT: i32 = 9990;
+/// How many revisions' templates are kept as ControllerRevisions (besides stable and canary).
+pub const HISTORY_LIMIT: usize = 10;
 
 /// The TrafficSplit's name for a Rollout: `name-rollout`, as in the brief.
 pub fn split_name(rollout: &Rollout) -> String {
@@ -116,6 +120,42 @@ pub fn deployment(
         },
         status: None,
     }
+}
+
+/// Revision N's ControllerRevision `name-vN`: its template, kept after its Deployment is
+/// gone, as `data.spec.template` (the path it has in the Rollout).
+pub fn controller_revision(
+    rollout: &Rollout,
+    revision: i64,
+    template_hash: &str,
+) -> Result<ControllerRevision, serde_json::Error> {
+    let name = revision_name(
+        rollout.metadata.name.as_deref().unwrap_or_default(),
+        revision,
+    );
+    let mut metadata = meta(rollout, name, &[(REVISION_LABEL, revision.to_string())]);
+    metadata.annotations = Some(BTreeMap::from([(
+        TEMPLATE_HASH_ANNOTATION.to_string(),
+        template_hash.to_string(),
+    )]));
+    let template = serde_json::to_value(&rollout.spec.template)?;
+    Ok(ControllerRevision {
+        metadata,
+        data: RawExtension(json!({ "spec": { "template": template } })),
+        revision: Some(revision),
+    })
+}
+
+/// The revisions whose ControllerRevisions go: all but the newest [`HISTORY_LIMIT`], never one in `keep`.
+pub fn history_to_prune(revisions: &[i64], keep: &[i64]) -> Vec<i64> {
+    let mut old: Vec<i64> = revisions
+        .iter()
+        .copied()
+        .filter(|r| !keep.contains(r))
+        .collect();
+    old.sort_unstable_by(|a, b| b.cmp(a));
+    old.dedup();
+    old.into_iter().skip(HISTORY_LIMIT).collect()
 }
 
 /// Revision N's Service `name-vN`, selecting only that revision's pods.

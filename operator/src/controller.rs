@@ -11,7 +11,7 @@
 mod act;
 mod observe;
 
-use crate::checks::CheckSource;
+use crate::analysis::Analyst;
 use crate::metrics::{ErrorLabels, Metrics};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -53,8 +53,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// The operator's metrics.
     pub metrics: Arc<Metrics>,
-    /// Where verdicts come from.
-    pub checks: Arc<dyn CheckSource>,
+    /// Measures and judges the canaries.
+    pub analyst: Arc<Analyst>,
     /// The settings.
     pub config: Config,
 }
@@ -125,7 +125,7 @@ impl Context {
     pub fn new(
         client: Client,
         metrics: Arc<Metrics>,
-        checks: Arc<dyn CheckSource>,
+        analyst: Arc<Analyst>,
         config: Config,
         instance: Option<String>,
     ) -> Self {
@@ -137,7 +137,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             metrics,
-            checks,
+            analyst,
             config,
         }
     }

@@ -41,6 +41,20 @@ pub struct PhaseLabels {
     pub phase: String,
 }
 
+/// Labels of a gateway scrape.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScrapeLabels {
+    /// `ok` or `error`.
+    pub result: String,
+}
+
+/// Labels of a TrafficMetrics API request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabels {
+    /// The HTTP status code.
+    pub code: String,
+}
+
 /// Every metric the operator exports.
 pub struct Metrics {
     registry: Registry,
@@ -56,6 +70,14 @@ pub struct Metrics {
     pub canary_weight: Family<RolloutLabels, Gauge>,
     /// Analysis checks by verdict.
     pub checks: Family<PhaseLabels, Counter>,
+    /// Gateway scrapes by result.
+    pub scrapes: Family<ScrapeLabels, Counter>,
+    /// Series the TrafficMetrics store holds.
+    pub series: Gauge,
+    /// Series the TrafficMetrics store dropped because it was full.
+    pub series_dropped: Gauge,
+    /// TrafficMetrics API requests by status code.
+    pub api_requests: Family<ApiLabels, Counter>,
     /// Whether the controller is running (set once the watches are up).
     pub ready: AtomicBool,
 }
@@ -69,6 +91,30 @@ impl Default for Metrics {
         let phase = Family::<PhaseLabels, Gauge>::default();
         let canary_weight = Family::<RolloutLabels, Gauge>::default();
         let checks = Family::<PhaseLabels, Counter>::default();
+        let scrapes = Family::<ScrapeLabels, Counter>::default();
+        let series = Gauge::default();
+        let series_dropped = Gauge::default();
+        let api_requests = Family::<ApiLabels, Counter>::default();
+        registry.register(
+            "gateway_scrapes",
+            "Gateway /metrics scrapes by result",
+            scrapes.clone(),
+        );
+        registry.register(
+            "traffic_metrics_series",
+            "Series the TrafficMetrics store holds",
+            series.clone(),
+        );
+        registry.register(
+            "traffic_metrics_series_dropped",
+            "Series the TrafficMetrics store dropped because it was full",
+            series_dropped.clone(),
+        );
+        registry.register(
+            "traffic_metrics_requests",
+            "TrafficMetrics API requests by status code",
+            api_requests.clone(),
+        );
         registry.register("reconciles", "Reconciles run", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -103,6 +149,10 @@ impl Default for Metrics {
             phase,
             canary_weight,
             checks,
+            scrapes,
+            series,
+            series_dropped,
+            api_requests,
             ready: AtomicBool::new(false),
         }
     }

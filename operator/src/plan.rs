@@ -14,9 +14,11 @@
 
 mod canary;
 mod conditions;
+mod judge;
 mod types;
 mod validate;
 
+pub use judge::judge;
 pub use types::{Action, Observed, Plan, PlannedEvent, RevisionState};
 pub use validate::{Settings, template_hash};
 
@@ -27,7 +29,8 @@ use std::time::Duration;
 use weir_crds::Rollout;
 use weir_crds::rollout::{AnalysisResult, Phase, RolloutStatus, StepWeights, Verdict};
 
-/// Plans one reconcile of `rollout` given what exists, at time `now`.
+/// Plans one reconcile of `rollout` given what exists, at time `now` (an example is in
+/// the crate documentation).
 pub fn plan(rollout: &Rollout, observed: &Observed, now: Timestamp) -> Plan {
     let mut p = Planner::new(rollout, observed, now);
     let conflict = observed.root_service_conflict.as_ref().map(|owner| {
@@ -271,7 +274,9 @@ impl<'a> Planner<'a> {
         let name = revision_name(self.name(), stable);
         let msg = format!("Revision {name} takes all traffic");
         self.status.phase = Some(Phase::Healthy);
-        self.status.step_progress = None;
+        // Every step is behind a Healthy rollout, so the STEP column reads `n/n`.
+        let n = self.rollout.spec.steps().len();
+        self.status.step_progress = Some(format!("{n}/{n}"));
         self.set_condition("Available", true, "RevisionAvailable", &msg);
         self.set_condition("Progressing", false, "RolloutComplete", &msg);
         self.set_condition("Completed", true, "RolloutComplete", &msg);
@@ -288,8 +293,14 @@ impl<'a> Planner<'a> {
     }
 
     fn paused(&mut self, reason: &str, message: &str) {
-        if self.before.phase != Some(Phase::Paused)
-            || !conditions::is_true_with(&self.before.conditions, "Paused", message)
+        // An analysis pause's message counts the errors; one Event when it starts is enough
+        // (each failed check has its own AnalysisError Event).
+        let still_analysis_error = reason == "AnalysisError"
+            && self.before.phase == Some(Phase::Paused)
+            && conditions::reason_of(&self.before.conditions, "Paused") == Some(reason);
+        if !still_analysis_error
+            && (self.before.phase != Some(Phase::Paused)
+                || !conditions::is_true_with(&self.before.conditions, "Paused", message))
         {
             self.event(false, "Paused", message.to_string());
         }

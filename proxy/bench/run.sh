@@ -86,6 +86,7 @@ for p in $V1 $V2 $WEIR $NGINX $HAPROXY; do wait_http "$p"; done
 
 count() { curl -fsS "http://127.0.0.1:$1/__count"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+user_ticks() { awk '{print $14}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 # nginx forks a worker: measure the worker (the only process that serves).
 nginx_worker() { pgrep -P "$NGINX_PID" | head -1; }
@@ -110,10 +111,10 @@ percentiles() { # name -> "p50 p99 p999 n" in ms, over every round
 }
 
 # Max throughput: wrk, one thread, TPUT_CONNS keep-alive connections.
-throughput() { # name port pid -> "rps max_rss_kb share_v2 cpu_us_per_request"
-    local before1 before2 rss=0 r pid ticks0 serving=$3
+throughput() { # name port pid -> "rps max_rss_kb share_v2 cpu_us_per_request user_us_per_request"
+    local before1 before2 rss=0 r pid ticks0 user0 serving=$3
     [ "$1" = nginx ] && serving=$(nginx_worker)
-    before1=$(count $V1) before2=$(count $V2) ticks0=$(cpu_ticks "$serving")
+    before1=$(count $V1) before2=$(count $V2) ticks0=$(cpu_ticks "$serving") user0=$(user_ticks "$serving")
     pin_load wrk -t1 -c "$TPUT_CONNS" -d "${TPUT_SECS}s" -H 'Host: foobar' "http://127.0.0.1:$2/" >"$OUT/wrk-$1.txt" 2>&1 &
     local wrk_pid=$!
     while kill -0 "$wrk_pid" 2>/dev/null; do
@@ -123,18 +124,21 @@ throughput() { # name port pid -> "rps max_rss_kb share_v2 cpu_us_per_request"
         sleep 0.5
     done
     wait "$wrk_pid" || true
-    local ticks1
-    ticks1=$(cpu_ticks "$serving")
+    local ticks1 user1
+    ticks1=$(cpu_ticks "$serving") user1=$(user_ticks "$serving")
     local d1=$(($(count $V1) - before1)) d2=$(($(count $V2) - before2))
     local cpu
     cpu=$(awk -v t="$((ticks1 - ticks0))" -v hz="$(getconf CLK_TCK)" -v n="$((d1 + d2))" 'BEGIN { if (n == 0) print "n/a"; else printf "%.1f", t / hz * 1e6 / n }')
+    local user
+    user=$(awk -v t="$((user1 - user0))" -v hz="$(getconf CLK_TCK)" -v n="$((d1 + d2))" 'BEGIN { if (n == 0) print "n/a"; else printf "%.1f", t / hz * 1e6 / n }')
     local rps
     rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk-$1.txt")
     local share
     share=$(awk -v a="$d1" -v b="$d2" 'BEGIN { if (a + b == 0) print "n/a"; else printf "%.2f%%", 100 * b / (a + b) }')
-    echo "${rps:-0} $rss $share $cpu"
+    echo "${rps:-0} $rss $share $cpu $user"
 }
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A LAT TPUT
 TARGETS="direct:$V1:$V1_PID weir:$WEIR:$WEIR_PID nginx:$NGINX:$NGINX_PID haproxy:$HAPROXY:$HAPROXY_PID"
 # ROUNDS interleaved rounds, so that noise from other work on the machine hits every target alike.
@@ -155,18 +159,18 @@ for round in $(seq 1 "$ROUNDS"); do
         r=$(throughput "$name" "$port" "$pid")
         echo "  $name: $r" >&2
         if [ -z "${TPUT[$name]:-}" ]; then TPUT[$name]=$r; continue; fi
-        read -r rps0 rss0 share0 cpu0 <<<"${TPUT[$name]}"
-        read -r rps1 rss1 share1 cpu1 <<<"$r"
+        read -r rps0 rss0 share0 cpu0 user0 <<<"${TPUT[$name]}"
+        read -r rps1 rss1 share1 cpu1 user1 <<<"$r"
         rss=$((rss0 > rss1 ? rss0 : rss1))
-        if awk -v a="$rps1" -v b="$rps0" 'BEGIN {exit !(a > b)}'; then TPUT[$name]="$rps1 $rss $share1 $cpu1"; else TPUT[$name]="$rps0 $rss $share0 $cpu0"; fi
+        if awk -v a="$rps1" -v b="$rps0" 'BEGIN {exit !(a > b)}'; then TPUT[$name]="$rps1 $rss $share1 $cpu1 $user1"; else TPUT[$name]="$rps0 $rss $share0 $cpu0 $user0"; fi
     done
 done
 
 read -r d50 d99 d999 _ <<<"${LAT[direct]}"
 row() { # name label
-    local p50 p99 p999 n rps rss share cpu
+    local p50 p99 p999 n rps rss share cpu user
     read -r p50 p99 p999 n <<<"${LAT[$1]}"
-    read -r rps rss share cpu <<<"${TPUT[$1]}"
+    read -r rps rss share cpu user <<<"${TPUT[$1]}"
     local a50 a99 a999
     a50=$(awk -v a="$p50" -v b="$d50" 'BEGIN {printf "%+.3f", a - b}')
     a99=$(awk -v a="$p99" -v b="$d99" 'BEGIN {printf "%+.3f", a - b}')
@@ -174,20 +178,21 @@ row() { # name label
     local rss_mb
     rss_mb=$(awk -v r="$rss" 'BEGIN { if (r == 0) print "—"; else printf "%.1f", r / 1024 }')
     if [ "$1" = direct ]; then a50="—" a99="—" a999="—" rss_mb="—"; share="—"; fi
-    echo "| $2 | $p50 / $p99 / $p999 | $a50 / $a99 / $a999 | $rps | $cpu | $rss_mb | $share |"
+    echo "| $2 | $p50 / $p99 / $p999 | $a50 / $a99 / $a999 | $rps | $cpu ($user) | $rss_mb | $share |"
 }
 
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 TABLE=$OUT/proxy.md
 {
     echo "## Proxy"
     echo
-    echo "Run: $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)); the machine was shared with other work, so absolute numbers are noisy — compare rows of the same run."
-    echo "Proxies pinned to CPU $PROXY_CPU with one worker each; load generators and backends on CPUs $LOAD_CPUS. Split 90/10 between two local backends (\`proxy/examples/bench_backend.rs\`)."
+    echo "Run: $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)); load average $LOAD_BEFORE before and $LOAD_AFTER after (the machine was shared with other work, so absolute numbers are noisy — compare rows of the same run)."
+    echo "Proxies pinned to CPU $PROXY_CPU with one worker each; load generators and backends on CPUs $LOAD_CPUS. Split 90/10 between two local backends (\`proxy/examples/bench_backend.rs\`). weir-proxy runs with access control and resilience on, as in production (\`proxy/bench/weir.yaml\`): the load generators' address is a Pod, a TrafficTarget with an HTTPRouteGroup rule allows it, and a TrafficPolicy on the route sets a timeout and retries (\`attempts: 2\`, gateway errors and connect failures) under the default budget."
     echo
-    echo "| target | latency p50 / p99 / p99.9 ms at $RATE rps | added vs direct (ms) | max rps (1 worker) | CPU µs / request | RSS under load (MB) | canary share (want 10%) |"
+    echo "| target | latency p50 / p99 / p99.9 ms at $RATE rps | added vs direct (ms) | max rps (1 worker) | CPU µs / request (user) | RSS under load (MB) | canary share (want 10%) |"
     echo "|---|---|---|---|---|---|---|"
     row direct "direct to backend v1"
-    row weir "weir-proxy (\`--threads 1\`, p2c-ewma)"
+    row weir "weir-proxy (\`--threads 1\`, p2c-ewma, TrafficTarget + retry policy)"
     row nginx "nginx $(nginx -v 2>&1 | sed 's#.*/##') (weighted upstream, 1 worker)"
     row haproxy "haproxy $(haproxy -v | head -1 | awk '{print $3}') (weights 90/10, nbthread 1)"
     echo
@@ -204,7 +209,7 @@ TABLE=$OUT/proxy.md
     echo "haproxy -db -f haproxy.cfg      # nbthread 1; roundrobin weights 90/10; http-reuse always"
     echo '```'
     echo
-    echo "RSS is the largest VmRSS sampled every 0.5 s during the throughput runs (for nginx, its worker process). CPU µs / request is the serving process's user+system time (/proc/PID/stat) over the requests the backends answered during the reported throughput run — unlike requests per second it hardly depends on what else the machine is running (for the direct row it is the backend's own cost). Canary share is measured at the backends during the throughput run."
+    echo "RSS is the largest VmRSS sampled every 0.5 s during the throughput runs (for nginx, its worker process). CPU µs / request is the serving process's user+system time (/proc/PID/stat) over the requests the backends answered during the reported throughput run, with the user part in parentheses; it depends less on the neighbours than requests per second, but its system part includes waking the receiver of every loopback write, which costs more when the receiver sleeps (for the direct row it is the backend's own cost). Canary share is measured at the backends during the throughput run."
 } >"$TABLE"
 cat "$TABLE"
 

@@ -37,7 +37,7 @@ impl Admin {
                 let mut rsp = text(StatusCode::OK, self.metrics.render());
                 rsp.headers_mut().insert(
                     header::CONTENT_TYPE,
-                    header::HeaderValue::from_static("text/plain; version=0.0.4"),
+                    header::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
                 );
                 rsp
             }

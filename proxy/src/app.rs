@@ -1,13 +1,13 @@
 //! The proxy's settings (the `weir-proxy` command line) and how the parts are started.
 
 use crate::admin::Admin;
-use crate::balance::{Balancer, Strategy};
+use crate::balance::Strategy;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::server::{self, ServerConfig};
 use crate::snapshot::Snapshot;
 use crate::source::{Publisher, Source};
-use crate::stack;
+use crate::stack::{self, Forward, StackConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,13 +17,14 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// What happens to a request no TrafficTarget allows (enforced by a later layer).
+/// What happens to a request that no TrafficTarget governs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum DefaultPolicy {
-    /// Deny, as SMI says.
+    /// Deny, as SMI says: only what a TrafficTarget allows goes through.
     #[default]
     Deny,
-    /// Allow, for migration.
+    /// Allow requests to destinations that no TrafficTarget names, from any client (for
+    /// migration); destinations a TrafficTarget names are enforced as under `deny`.
     Allow,
 }
 
@@ -32,7 +33,7 @@ pub enum DefaultPolicy {
 #[command(
     name = "weir-proxy",
     version,
-    about = "Weir's gateway: routes by Host and enforces SMI TrafficSplits"
+    about = "Weir's gateway: routes by Host, enforces SMI TrafficSplits and access control, and applies TrafficPolicies"
 )]
 pub struct Args {
     /// The data listener. Defaults to $POD_IP:8080, or 0.0.0.0:8080 without POD_IP.
@@ -53,12 +54,19 @@ pub struct Args {
     /// In Kubernetes mode, watch every namespace instead of only --namespace.
     #[arg(long)]
     pub all_namespaces: bool,
-    /// What happens to a request no TrafficTarget allows (stored; enforced by a later release).
+    /// deny: only what a TrafficTarget allows goes through; allow: destinations that no
+    /// TrafficTarget names take any client (for migration).
     #[arg(long, value_enum, default_value_t = DefaultPolicy::Deny)]
     pub default_policy: DefaultPolicy,
-    /// How endpoints are chosen.
+    /// How endpoints are chosen where no TrafficPolicy says.
     #[arg(long, value_enum, default_value_t = Strategy::P2cEwma)]
     pub load_balancer: Strategy,
+    /// Milliseconds to wait for response headers where no TrafficPolicy sets a timeout (504 after).
+    #[arg(long, default_value_t = 15_000)]
+    pub default_timeout_ms: u64,
+    /// Requests in flight at once; beyond it, each new request gets a 503.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_in_flight: usize,
     /// Connections served at once; beyond it each gets a 503 and is closed.
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
@@ -97,6 +105,17 @@ impl Args {
                 .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
             SocketAddr::new(ip, 8080)
         })
+    }
+
+    /// The data path's settings.
+    pub fn stack_config(&self) -> StackConfig {
+        StackConfig {
+            namespace: self.namespace.clone(),
+            default_policy: self.default_policy,
+            default_timeout: Duration::from_millis(self.default_timeout_ms.max(1)),
+            load_balancer: self.load_balancer,
+            max_in_flight: self.max_in_flight.max(1),
+        }
     }
 
     /// The listener limits and timeouts.
@@ -140,8 +159,6 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     /// The current snapshot.
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
-    /// The default policy, kept for the access-control layer.
-    pub default_policy: DefaultPolicy,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
 }
@@ -177,21 +194,15 @@ pub async fn start(args: &Args, source: Source) -> Result<Running, Error> {
             tracing::error!(error = %crate::index::error_chain(&e), "config source stopped");
         }
     });
-    let client = stack::new_client(
-        Duration::from_millis(args.connect_timeout_ms.max(1)),
-        Duration::from_secs(90),
-    );
-    let balancer = Arc::new(Balancer::new(args.load_balancer));
     let svc = stack::new_stack(
-        &args.namespace,
+        &args.stack_config(),
         snapshots.clone(),
-        balancer,
         metrics.clone(),
-        client,
+        Forward::new(Duration::from_millis(args.connect_timeout_ms.max(1))),
     );
     tasks.spawn(server::serve(
         data,
-        svc,
+        move |peer| svc.clone().with_peer(peer),
         args.server_config(),
         metrics.clone(),
         shutdown.clone(),
@@ -207,7 +218,6 @@ pub async fn start(args: &Args, source: Source) -> Result<Running, Error> {
         admin_addr,
         metrics,
         snapshots,
-        default_policy: args.default_policy,
         shutdown,
         tasks,
     })

@@ -1,13 +1,11 @@
 //! Endpoint load balancing: power-of-two-choices over peak-EWMA latency, or round-robin.
 //!
 //! The state is plain data; every method that needs the time takes `now`, so tests can
-//! drive it without a clock. [`Balancer`] wraps the state behind a lock for the data path.
+//! drive it without a clock. Each endpoint keeps its own [`PeakEwma`] (in
+//! [`crate::state::EndpointState`]), so no lock is shared by all requests.
 
-use parking_lot::Mutex;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -21,6 +19,9 @@ pub enum Strategy {
     /// Each endpoint in turn.
     #[value(name = "round-robin")]
     RoundRobin,
+    /// A uniformly random endpoint.
+    #[value(name = "random")]
+    Random,
 }
 
 /// Peak-EWMA latency of one endpoint: jumps up to a slower sample, decays towards faster ones.
@@ -65,6 +66,11 @@ impl PeakEwma {
         self.pending = self.pending.saturating_add(1);
     }
 
+    /// Records that a request ended without a usable latency (its future was dropped).
+    pub fn cancel(&mut self) {
+        self.pending = self.pending.saturating_sub(1);
+    }
+
     /// Records a response after `rtt`; a slower sample replaces the estimate outright.
     pub fn observe(&mut self, rtt: Duration, now: Instant, decay: Duration) {
         self.pending = self.pending.saturating_sub(1);
@@ -86,103 +92,38 @@ impl PeakEwma {
     }
 }
 
-/// Power of two choices: two distinct random indices, the lower `load` wins.
-pub fn p2c<R: Rng + ?Sized>(
+/// Chooses one of `n` endpoints, skipping those `usable` rejects; `None` when none is usable.
+///
+/// `cursor` is the round-robin position (the caller advances it); `load` is only asked
+/// for p2c-ewma. When the two p2c candidates are unusable, the first usable endpoint from a
+/// random start is taken, so an ejected endpoint never blocks the others.
+pub fn choose<R: Rng + ?Sized>(
+    strategy: Strategy,
     n: usize,
+    cursor: usize,
     rng: &mut R,
+    usable: impl Fn(usize) -> bool,
     mut load: impl FnMut(usize) -> f64,
 ) -> Option<usize> {
-    match n {
-        0 => None,
-        1 => Some(0),
-        _ => {
+    if n == 0 {
+        return None;
+    }
+    let scan = |start: usize| (0..n).map(|k| (start + k) % n).find(|i| usable(*i));
+    match strategy {
+        Strategy::RoundRobin => scan(cursor % n),
+        Strategy::Random => scan(rng.random_range(0..n)),
+        Strategy::P2cEwma => {
+            if n == 1 {
+                return scan(0);
+            }
             let a = rng.random_range(0..n);
             let b = (a + rng.random_range(1..n)) % n;
-            Some(if load(b) < load(a) { b } else { a })
-        }
-    }
-}
-
-/// The shared balancer state of a proxy: EWMA per endpoint and a round-robin cursor per backend.
-#[derive(Debug)]
-pub struct Balancer {
-    strategy: Strategy,
-    decay: Duration,
-    initial: Duration,
-    ewma: Mutex<HashMap<SocketAddr, PeakEwma>>,
-    cursors: Mutex<HashMap<String, usize>>,
-}
-
-// === impl Balancer ===
-
-impl Balancer {
-    /// The cap on remembered endpoints; beyond it, idle entries are forgotten.
-    const MAX_TRACKED: usize = 4096;
-
-    /// A balancer with Linkerd's defaults: 10 s decay, 30 ms initial estimate.
-    pub fn new(strategy: Strategy) -> Self {
-        Self {
-            strategy,
-            decay: Duration::from_secs(10),
-            initial: Duration::from_millis(30),
-            ewma: Mutex::new(HashMap::new()),
-            cursors: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The strategy in use.
-    pub fn strategy(&self) -> Strategy {
-        self.strategy
-    }
-
-    /// Chooses one of `addrs` (the backend's ready endpoints) and marks it busy.
-    pub fn choose<R: Rng + ?Sized>(
-        &self,
-        backend: &str,
-        addrs: &[SocketAddr],
-        now: Instant,
-        rng: &mut R,
-    ) -> Option<usize> {
-        let chosen = match self.strategy {
-            Strategy::RoundRobin => {
-                if addrs.is_empty() {
-                    return None;
-                }
-                let mut cursors = self.cursors.lock();
-                let cursor = match cursors.get_mut(backend) {
-                    Some(c) => c,
-                    None => cursors.entry(backend.to_string()).or_insert(0),
-                };
-                let i = *cursor % addrs.len();
-                *cursor = cursor.wrapping_add(1);
-                i
+            match (usable(a), usable(b)) {
+                (true, true) => Some(if load(b) < load(a) { b } else { a }),
+                (true, false) => Some(a),
+                (false, true) => Some(b),
+                (false, false) => scan(rng.random_range(0..n)),
             }
-            Strategy::P2cEwma => {
-                let mut ewma = self.ewma.lock();
-                let (decay, initial) = (self.decay, self.initial);
-                let i = p2c(addrs.len(), rng, |i| {
-                    ewma.entry(addrs[i])
-                        .or_insert_with(|| PeakEwma::new(initial, now))
-                        .load(now, decay)
-                })?;
-                if ewma.len() > Self::MAX_TRACKED {
-                    ewma.retain(|_, e| e.pending() > 0);
-                }
-                ewma.entry(addrs[i])
-                    .or_insert_with(|| PeakEwma::new(initial, now))
-                    .start();
-                i
-            }
-        };
-        Some(chosen)
-    }
-
-    /// Records the end of a request to `addr` that took `rtt`.
-    pub fn observe(&self, addr: SocketAddr, rtt: Duration, now: Instant) {
-        if self.strategy == Strategy::P2cEwma
-            && let Some(e) = self.ewma.lock().get_mut(&addr)
-        {
-            e.observe(rtt, now, self.decay);
         }
     }
 }
@@ -192,12 +133,6 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
-
-    fn addrs(n: u16) -> Vec<SocketAddr> {
-        (0..n)
-            .map(|i| SocketAddr::from(([127, 0, 0, 1], 1000 + i)))
-            .collect()
-    }
 
     #[test]
     fn peak_ewma_jumps_to_slow_samples_and_decays_towards_fast_ones() {
@@ -233,44 +168,97 @@ mod tests {
     fn p2c_prefers_the_less_loaded_endpoint() {
         let mut rng = StdRng::seed_from_u64(3);
         let loads = [5.0, 1.0];
+        let p2c =
+            |rng: &mut StdRng, n| choose(Strategy::P2cEwma, n, 0, rng, |_| true, |i| loads[i]);
         for _ in 0..100 {
-            assert_eq!(p2c(2, &mut rng, |i| loads[i]), Some(1));
+            assert_eq!(p2c(&mut rng, 2), Some(1));
         }
-        assert_eq!(p2c(0, &mut rng, |_| 0.0), None);
-        assert_eq!(p2c(1, &mut rng, |_| 0.0), Some(0));
+        assert_eq!(p2c(&mut rng, 0), None);
+        assert_eq!(p2c(&mut rng, 1), Some(0));
+    }
+
+    /// Drives `choose` with per-endpoint EWMA state, as the data path does.
+    fn simulate(strategy: Strategy, rtts: &[Duration], rounds: usize) -> Vec<u32> {
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut now = Instant::now();
+        let decay = Duration::from_secs(10);
+        let mut ewma: Vec<PeakEwma> = rtts
+            .iter()
+            .map(|_| PeakEwma::new(Duration::from_millis(30), now))
+            .collect();
+        let mut hits = vec![0u32; rtts.len()];
+        for round in 0..rounds {
+            let i = choose(
+                strategy,
+                rtts.len(),
+                round,
+                &mut rng,
+                |_| true,
+                |i| ewma[i].clone().load(now, decay),
+            )
+            .expect("endpoints");
+            hits[i] += 1;
+            ewma[i].start();
+            now += rtts[i];
+            ewma[i].observe(rtts[i], now, decay);
+        }
+        hits
     }
 
     #[test]
     fn p2c_ewma_steers_away_from_a_slow_endpoint() {
-        let b = Balancer::new(Strategy::P2cEwma);
-        let a = addrs(3);
-        let mut rng = StdRng::seed_from_u64(5);
-        let mut now = Instant::now();
-        let mut hits = [0u32; 3];
-        for _ in 0..3000 {
-            let i = b.choose("svc", &a, now, &mut rng).expect("endpoints");
-            hits[i] += 1;
-            let rtt = if i == 0 {
-                Duration::from_millis(50)
-            } else {
-                Duration::from_millis(1)
-            };
-            now += rtt;
-            b.observe(a[i], rtt, now);
-        }
+        let fast = Duration::from_millis(1);
+        let hits = simulate(
+            Strategy::P2cEwma,
+            &[Duration::from_millis(50), fast, fast],
+            3000,
+        );
         assert!(hits[0] < 300, "slow endpoint got {hits:?}");
     }
 
     #[test]
     fn round_robin_visits_each_endpoint_in_turn() {
-        let b = Balancer::new(Strategy::RoundRobin);
-        let a = addrs(3);
         let mut rng = StdRng::seed_from_u64(1);
-        let now = Instant::now();
         let picks: Vec<_> = (0..6)
-            .filter_map(|_| b.choose("svc", &a, now, &mut rng))
+            .filter_map(|c| choose(Strategy::RoundRobin, 3, c, &mut rng, |_| true, |_| 0.0))
             .collect();
         assert_eq!(picks, vec![0, 1, 2, 0, 1, 2]);
-        assert_eq!(b.choose("svc", &[], now, &mut rng), None);
+        assert_eq!(
+            choose(Strategy::RoundRobin, 0, 0, &mut rng, |_| true, |_| 0.0),
+            None
+        );
+    }
+
+    #[test]
+    fn random_spreads_evenly() {
+        let hits = simulate(Strategy::Random, &[Duration::from_millis(1); 4], 8000);
+        assert!(hits.iter().all(|h| (1700..2300).contains(h)), "{hits:?}");
+    }
+
+    #[test]
+    fn unusable_endpoints_are_skipped_by_every_strategy() {
+        let mut rng = StdRng::seed_from_u64(9);
+        for strategy in [Strategy::P2cEwma, Strategy::RoundRobin, Strategy::Random] {
+            for c in 0..200 {
+                let i = choose(strategy, 5, c, &mut rng, |i| i == 3, |_| 1.0);
+                assert_eq!(i, Some(3), "{strategy:?}");
+            }
+            assert_eq!(choose(strategy, 5, 0, &mut rng, |_| false, |_| 1.0), None);
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever is usable, the choice is usable, and there is one when any endpoint is.
+        #[test]
+        fn the_choice_is_always_usable(mask in proptest::collection::vec(proptest::bool::ANY, 0..8), seed: u64, cursor in 0usize..100) {
+            let mut rng = StdRng::seed_from_u64(seed);
+            for strategy in [Strategy::P2cEwma, Strategy::RoundRobin, Strategy::Random] {
+                let got = choose(strategy, mask.len(), cursor, &mut rng, |i| mask[i], |i| i as f64);
+                match got {
+                    Some(i) => proptest::prop_assert!(mask[i]),
+                    None => proptest::prop_assert!(mask.iter().all(|m| !m)),
+                }
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@ use crate::host::HostError;
 use http::StatusCode;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use weir_crds::model::{NormaliseError, ObjectId};
 
 /// A start-up or config-source failure.
@@ -126,6 +127,28 @@ pub enum ProxyError {
         /// Extra words, such as ` (no such Service)`.
         detail: &'static str,
     },
+    /// Access control denied the request.
+    #[error("weir-proxy: access denied: {source_identity} may not reach {destination}: {reason}")]
+    Denied {
+        /// Who sent it, in words.
+        source_identity: String,
+        /// Where it was going, in words.
+        destination: String,
+        /// Why, in words.
+        reason: String,
+    },
+    /// Every endpoint of the backend is ejected by the circuit breaker or was tried already.
+    #[error(
+        "weir-proxy: no endpoint of Service {namespace}/{service} can take the request ({detail})"
+    )]
+    NoUsableEndpoint {
+        /// The namespace.
+        namespace: String,
+        /// The backend Service.
+        service: String,
+        /// Why, such as `2 of 2 ejected by the circuit breaker`.
+        detail: String,
+    },
     /// The endpoint refused or timed out the connection.
     #[error("weir-proxy: cannot connect to {endpoint} (Service {service})")]
     Connect {
@@ -135,7 +158,7 @@ pub enum ProxyError {
         service: String,
         /// The client's error.
         #[source]
-        source: hyper_util::client::legacy::Error,
+        source: crate::stack::BoxError,
     },
     /// The endpoint failed after the connection was made.
     #[error("weir-proxy: upstream {endpoint} (Service {service}) failed")]
@@ -146,7 +169,7 @@ pub enum ProxyError {
         service: String,
         /// The client's error.
         #[source]
-        source: hyper_util::client::legacy::Error,
+        source: crate::stack::BoxError,
     },
     /// The request could not be rewritten for the endpoint.
     #[error("weir-proxy: cannot build the upstream request to {endpoint}")]
@@ -156,6 +179,46 @@ pub enum ProxyError {
         /// The error.
         #[source]
         source: http::Error,
+    },
+    /// The request's body could not be read to buffer it for retries.
+    #[error("weir-proxy: reading the request body failed")]
+    RequestBody {
+        /// The error.
+        #[source]
+        source: hyper::Error,
+    },
+    /// No response within the route's `timeout`.
+    #[error(
+        "weir-proxy: no response from Service {namespace}/{service} within {after:?} (timeout)"
+    )]
+    Timeout {
+        /// The namespace.
+        namespace: String,
+        /// The backend Service.
+        service: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// One attempt ran past the route's `perTryTimeout`.
+    #[error(
+        "weir-proxy: no response from {endpoint} (Service {service}) within {after:?} (perTryTimeout)"
+    )]
+    PerTryTimeout {
+        /// The endpoint.
+        endpoint: SocketAddr,
+        /// The backend Service.
+        service: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// Too many requests are in flight.
+    #[error("weir-proxy: overloaded: too many requests in flight; retry later")]
+    Overloaded,
+    /// A bug: something the stack relies on is missing.
+    #[error("weir-proxy: internal error: {detail}")]
+    Internal {
+        /// What went wrong.
+        detail: String,
     },
 }
 
@@ -167,12 +230,17 @@ impl ProxyError {
         match self {
             Self::BadHost { .. } => StatusCode::BAD_REQUEST,
             Self::UnknownHost { .. } => StatusCode::NOT_FOUND,
-            Self::AllWeightsZero { .. } | Self::NoEndpoints { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Denied { .. } => StatusCode::FORBIDDEN,
+            Self::AllWeightsZero { .. }
+            | Self::NoEndpoints { .. }
+            | Self::NoUsableEndpoint { .. }
+            | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Connect { .. } | Self::Upstream { .. } | Self::Rewrite { .. } => {
                 StatusCode::BAD_GATEWAY
             }
+            Self::RequestBody { .. } => StatusCode::BAD_REQUEST,
+            Self::Timeout { .. } | Self::PerTryTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -183,21 +251,22 @@ impl ProxyError {
             Self::UnknownHost { .. } => "unknown_host",
             Self::AllWeightsZero { .. } => "all_weights_zero",
             Self::NoEndpoints { .. } => "no_endpoints",
+            Self::Denied { .. } => "denied",
+            Self::NoUsableEndpoint { .. } => "no_usable_endpoint",
             Self::Connect { .. } => "connect",
             Self::Upstream { .. } => "upstream",
             Self::Rewrite { .. } => "rewrite",
+            Self::RequestBody { .. } => "request_body",
+            Self::Timeout { .. } => "timeout",
+            Self::PerTryTimeout { .. } => "per_try_timeout",
+            Self::Overloaded => "overloaded",
+            Self::Internal { .. } => "internal",
         }
     }
 
     /// The response body: the message and its causes, one line.
     pub fn body(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(c) = cause {
-            text.push_str(": ");
-            text.push_str(&c.to_string());
-            cause = c.source();
-        }
+        let mut text = crate::index::error_chain(self).replace('\n', " ");
         text.push('\n');
         text
     }

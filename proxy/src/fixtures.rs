@@ -71,3 +71,37 @@ pub fn mk_split(
         "spec": {"service": root, "backends": backends}
     })
 }
+
+/// A TrafficTarget (access.smi-spec.io/v1alpha3) from `sources` to `dest` ServiceAccounts.
+pub fn mk_target(ns: &str, name: &str, dest: &str, rules: Value, sources: &[&str]) -> Value {
+    let sources: Vec<Value> = sources
+        .iter()
+        .map(|s| json!({"kind": "ServiceAccount", "name": s, "namespace": ns}))
+        .collect();
+    json!({
+        "apiVersion": "access.smi-spec.io/v1alpha3", "kind": "TrafficTarget",
+        "metadata": {"namespace": ns, "name": name},
+        "spec": {"destination": {"kind": "ServiceAccount", "name": dest, "namespace": ns},
+                 "rules": rules, "sources": sources}
+    })
+}
+
+/// An HTTPRouteGroup (specs.smi-spec.io/v1alpha4) with these matches.
+pub fn mk_route_group(ns: &str, name: &str, matches: Value) -> Value {
+    json!({
+        "apiVersion": "specs.smi-spec.io/v1alpha4", "kind": "HTTPRouteGroup",
+        "metadata": {"namespace": ns, "name": name},
+        "spec": {"matches": matches}
+    })
+}
+
+/// A TrafficPolicy for Service `service` with this spec (besides `targetRef`).
+pub fn mk_policy(ns: &str, name: &str, service: &str, spec: Value) -> Value {
+    let mut spec = spec;
+    spec["targetRef"] = json!({"kind": "Service", "name": service});
+    json!({
+        "apiVersion": "weir.dev/v1alpha1", "kind": "TrafficPolicy",
+        "metadata": {"namespace": ns, "name": name},
+        "spec": spec
+    })
+}

@@ -4,14 +4,15 @@
 //! `svc`, `svc.ns`, `svc.ns.svc`, `svc.ns.svc.cluster.local`.
 
 use serde::Serialize;
+use std::borrow::Cow;
 
-/// The Service a request is addressed to.
+/// The Service a request is addressed to (borrowing from the host when it is lower case).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct HostKey {
+pub struct HostKey<'a> {
     /// The Service name, lower case.
-    pub service: String,
+    pub service: Cow<'a, str>,
     /// The namespace, lower case; the gateway's own namespace when the host has none.
-    pub namespace: String,
+    pub namespace: Cow<'a, str>,
     /// The port written in the host, if any.
     pub port: Option<u16>,
 }
@@ -49,7 +50,22 @@ pub enum HostError {
 }
 
 /// Parses a host (`svc[.ns[.svc[.cluster.local]]][:port]`); `default_namespace` applies to `svc`.
-pub fn parse_host(raw: &str, default_namespace: &str) -> Result<HostKey, HostError> {
+///
+/// ```
+/// use weir_proxy::host::{HostError, parse_host};
+///
+/// let key = parse_host("Foobar.Prod.svc.cluster.local.:8080", "gw").unwrap();
+/// assert_eq!((&*key.service, &*key.namespace, key.port), ("foobar", "prod", Some(8080)));
+///
+/// // A bare name is in the gateway's namespace.
+/// let key = parse_host("foobar", "gw").unwrap();
+/// assert_eq!((&*key.service, &*key.namespace, key.port), ("foobar", "gw", None));
+///
+/// assert!(matches!(parse_host("a.b.c", "gw"), Err(HostError::NotAService { .. })));
+/// assert!(matches!(parse_host("foobar:99999", "gw"), Err(HostError::BadPort { .. })));
+/// assert!(matches!(parse_host("", "gw"), Err(HostError::Missing)));
+/// ```
+pub fn parse_host<'a>(raw: &'a str, default_namespace: &'a str) -> Result<HostKey<'a>, HostError> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Err(HostError::Missing);
@@ -67,10 +83,10 @@ pub fn parse_host(raw: &str, default_namespace: &str) -> Result<HostKey, HostErr
     }
     let is = |i: usize, want: &str| labels.get(i).is_some_and(|l| l.eq_ignore_ascii_case(want));
     let namespace = match labels.len() {
-        1 => default_namespace.to_ascii_lowercase(),
-        2 => labels[1].to_ascii_lowercase(),
-        3 if is(2, "svc") => labels[1].to_ascii_lowercase(),
-        5 if is(2, "svc") && is(3, "cluster") && is(4, "local") => labels[1].to_ascii_lowercase(),
+        1 => lower(default_namespace),
+        2 => lower(labels[1]),
+        3 if is(2, "svc") => lower(labels[1]),
+        5 if is(2, "svc") && is(3, "cluster") && is(4, "local") => lower(labels[1]),
         _ => {
             return Err(HostError::NotAService {
                 host: raw.to_string(),
@@ -78,10 +94,19 @@ pub fn parse_host(raw: &str, default_namespace: &str) -> Result<HostKey, HostErr
         }
     };
     Ok(HostKey {
-        service: labels[0].to_ascii_lowercase(),
+        service: lower(labels[0]),
         namespace,
         port,
     })
+}
+
+/// The text in lower case, borrowed when it already is.
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 fn split_port(raw: &str) -> Result<(&str, Option<u16>), HostError> {
@@ -118,7 +143,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn key(service: &str, namespace: &str, port: Option<u16>) -> HostKey {
+    fn key<'a>(service: &'a str, namespace: &'a str, port: Option<u16>) -> HostKey<'a> {
         HostKey {
             service: service.into(),
             namespace: namespace.into(),

@@ -4,13 +4,18 @@
 
 mod compile;
 pub mod objects;
+pub mod policy;
 
 use crate::error::RejectError;
+use crate::metrics::Metrics;
 use crate::snapshot::{Rejection, Snapshot};
+use crate::state::Registry;
 use objects::{PodInfo, ServiceInfo, SliceInfo};
+use policy::PolicyInfo;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use weir_crds::model::{self, HttpRouteGroup, ObjectId, SmiObject, Split};
+use std::sync::Arc;
+use weir_crds::model::{self, HttpRouteGroup, ObjectId, SmiObject, Split, TcpRoute, TrafficTarget};
 
 /// The kinds the index keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,20 +30,36 @@ pub enum Kind {
     TrafficSplit,
     /// specs.smi-spec.io HTTPRouteGroup, any version.
     HttpRouteGroup,
+    /// specs.smi-spec.io TCPRoute, any version.
+    TcpRoute,
+    /// access.smi-spec.io TrafficTarget, any version.
+    TrafficTarget,
+    /// weir.dev/v1alpha1 TrafficPolicy.
+    TrafficPolicy,
 }
 
 /// `(namespace, name)`.
 pub type Key = (String, String);
 
-/// The state of every watched object, by kind.
-#[derive(Debug, Default)]
+/// The state of every watched object, by kind, and the runtime state snapshots hand out.
+#[derive(Debug)]
 pub struct Index {
+    objects: Objects,
+    registry: Registry,
+}
+
+/// The decoded objects of every kind.
+#[derive(Debug, Default)]
+struct Objects {
     default_namespace: String,
     services: HashMap<Key, ServiceInfo>,
     slices: HashMap<Key, SliceInfo>,
     pods: HashMap<Key, PodInfo>,
     splits: HashMap<Key, Split>,
     route_groups: HashMap<Key, HttpRouteGroup>,
+    tcp_routes: HashMap<Key, TcpRoute>,
+    targets: HashMap<Key, TrafficTarget>,
+    policies: HashMap<Key, PolicyInfo>,
     rejections: BTreeMap<(Kind, Key), Rejection>,
     generation: u64,
 }
@@ -47,12 +68,15 @@ pub struct Index {
 
 impl Kind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Service,
         Kind::EndpointSlice,
         Kind::Pod,
         Kind::TrafficSplit,
         Kind::HttpRouteGroup,
+        Kind::TcpRoute,
+        Kind::TrafficTarget,
+        Kind::TrafficPolicy,
     ];
 
     /// The Kubernetes `kind`.
@@ -63,7 +87,18 @@ impl Kind {
             Kind::Pod => "Pod",
             Kind::TrafficSplit => "TrafficSplit",
             Kind::HttpRouteGroup => "HTTPRouteGroup",
+            Kind::TcpRoute => "TCPRoute",
+            Kind::TrafficTarget => "TrafficTarget",
+            Kind::TrafficPolicy => "TrafficPolicy",
         }
+    }
+
+    /// Whether access control reads this kind (its rejected objects then allow nothing).
+    pub fn is_access(self) -> bool {
+        matches!(
+            self,
+            Kind::HttpRouteGroup | Kind::TcpRoute | Kind::TrafficTarget
+        )
     }
 
     /// The `apiVersion` to assume when an object comes without one.
@@ -72,7 +107,9 @@ impl Kind {
             Kind::Service | Kind::Pod => "v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::TrafficSplit => "split.smi-spec.io/v1alpha4",
-            Kind::HttpRouteGroup => "specs.smi-spec.io/v1alpha4",
+            Kind::HttpRouteGroup | Kind::TcpRoute => "specs.smi-spec.io/v1alpha4",
+            Kind::TrafficTarget => "access.smi-spec.io/v1alpha3",
+            Kind::TrafficPolicy => "weir.dev/v1alpha1",
         }
     }
 }
@@ -82,9 +119,17 @@ impl Kind {
 impl Index {
     /// An empty index; objects without a namespace go to `default_namespace`.
     pub fn new(default_namespace: impl Into<String>) -> Self {
+        Self::with_metrics(default_namespace, Arc::new(Metrics::default()))
+    }
+
+    /// An empty index whose snapshots record into `metrics`.
+    pub fn with_metrics(default_namespace: impl Into<String>, metrics: Arc<Metrics>) -> Self {
         Self {
-            default_namespace: default_namespace.into(),
-            ..Self::default()
+            objects: Objects {
+                default_namespace: default_namespace.into(),
+                ..Objects::default()
+            },
+            registry: Registry::new(metrics),
         }
     }
 
@@ -94,12 +139,12 @@ impl Index {
         let key = (id.namespace.clone(), id.name.clone());
         match self.decode_into(kind, &id, object) {
             Ok(()) => {
-                self.rejections.remove(&(kind, key));
+                self.objects.rejections.remove(&(kind, key));
                 Ok(())
             }
             Err(e) => {
                 tracing::warn!(object = %id, error = %error_chain(&e), "rejected invalid object; keeping its last good version");
-                self.rejections.insert(
+                self.objects.rejections.insert(
                     (kind, key),
                     Rejection {
                         kind: kind.as_str().to_string(),
@@ -117,13 +162,16 @@ impl Index {
     pub fn delete(&mut self, kind: Kind, namespace: &str, name: &str) {
         let key = (namespace.to_string(), name.to_string());
         match kind {
-            Kind::Service => drop(self.services.remove(&key)),
-            Kind::EndpointSlice => drop(self.slices.remove(&key)),
-            Kind::Pod => drop(self.pods.remove(&key)),
-            Kind::TrafficSplit => drop(self.splits.remove(&key)),
-            Kind::HttpRouteGroup => drop(self.route_groups.remove(&key)),
+            Kind::Service => drop(self.objects.services.remove(&key)),
+            Kind::EndpointSlice => drop(self.objects.slices.remove(&key)),
+            Kind::Pod => drop(self.objects.pods.remove(&key)),
+            Kind::TrafficSplit => drop(self.objects.splits.remove(&key)),
+            Kind::HttpRouteGroup => drop(self.objects.route_groups.remove(&key)),
+            Kind::TcpRoute => drop(self.objects.tcp_routes.remove(&key)),
+            Kind::TrafficTarget => drop(self.objects.targets.remove(&key)),
+            Kind::TrafficPolicy => drop(self.objects.policies.remove(&key)),
         }
-        self.rejections.remove(&(kind, key));
+        self.objects.rejections.remove(&(kind, key));
     }
 
     /// Replaces every object of `kind` with `objects`; returns how many were rejected.
@@ -139,13 +187,17 @@ impl Index {
             .collect();
         let keep: std::collections::HashSet<Key> = keep.into_iter().collect();
         match kind {
-            Kind::Service => self.services.retain(|k, _| keep.contains(k)),
-            Kind::EndpointSlice => self.slices.retain(|k, _| keep.contains(k)),
-            Kind::Pod => self.pods.retain(|k, _| keep.contains(k)),
-            Kind::TrafficSplit => self.splits.retain(|k, _| keep.contains(k)),
-            Kind::HttpRouteGroup => self.route_groups.retain(|k, _| keep.contains(k)),
+            Kind::Service => self.objects.services.retain(|k, _| keep.contains(k)),
+            Kind::EndpointSlice => self.objects.slices.retain(|k, _| keep.contains(k)),
+            Kind::Pod => self.objects.pods.retain(|k, _| keep.contains(k)),
+            Kind::TrafficSplit => self.objects.splits.retain(|k, _| keep.contains(k)),
+            Kind::HttpRouteGroup => self.objects.route_groups.retain(|k, _| keep.contains(k)),
+            Kind::TcpRoute => self.objects.tcp_routes.retain(|k, _| keep.contains(k)),
+            Kind::TrafficTarget => self.objects.targets.retain(|k, _| keep.contains(k)),
+            Kind::TrafficPolicy => self.objects.policies.retain(|k, _| keep.contains(k)),
         }
-        self.rejections
+        self.objects
+            .rejections
             .retain(|(k, key), _| *k != kind || keep.contains(key));
         objects
             .iter()
@@ -155,17 +207,17 @@ impl Index {
 
     /// How many objects are rejected now.
     pub fn rejected(&self) -> usize {
-        self.rejections.len()
+        self.objects.rejections.len()
     }
 
     /// Compiles the current state into a new snapshot with the next generation.
     pub fn snapshot(&mut self) -> Snapshot {
-        self.generation += 1;
-        compile::compile(self)
+        self.objects.generation += 1;
+        compile::compile(&self.objects, &mut self.registry)
     }
 
     fn id(&self, kind: Kind, object: &Value) -> ObjectId {
-        let mut id = model::object_id(object, &self.default_namespace);
+        let mut id = model::object_id(object, &self.objects.default_namespace);
         id.kind = kind.as_str().to_string();
         id
     }
@@ -184,20 +236,43 @@ impl Index {
             });
         }
         match kind {
-            Kind::Service => drop(self.services.insert(key, ServiceInfo::decode(id, object)?)),
-            Kind::EndpointSlice => drop(self.slices.insert(key, SliceInfo::decode(id, object)?)),
-            Kind::Pod => drop(self.pods.insert(key, PodInfo::decode(id, object)?)),
-            Kind::TrafficSplit | Kind::HttpRouteGroup => {
+            Kind::Service => drop(
+                self.objects
+                    .services
+                    .insert(key, ServiceInfo::decode(id, object)?),
+            ),
+            Kind::EndpointSlice => drop(
+                self.objects
+                    .slices
+                    .insert(key, SliceInfo::decode(id, object)?),
+            ),
+            Kind::Pod => drop(self.objects.pods.insert(key, PodInfo::decode(id, object)?)),
+            Kind::TrafficPolicy => drop(
+                self.objects
+                    .policies
+                    .insert(key, PolicyInfo::decode(id, object)?),
+            ),
+            Kind::TrafficSplit | Kind::HttpRouteGroup | Kind::TcpRoute | Kind::TrafficTarget => {
                 let object = with_type_meta(kind, object);
-                let smi = model::normalise(&object, &self.default_namespace)
+                let smi = model::normalise(&object, &self.objects.default_namespace)
                     .map_err(|source| RejectError::Smi { source })?;
-                match smi {
-                    SmiObject::Split(s) => drop(self.splits.insert(key, s)),
-                    SmiObject::HttpRouteGroup(g) => drop(self.route_groups.insert(key, g)),
-                    _ => {
+                match (kind, smi) {
+                    (Kind::TrafficSplit, SmiObject::Split(s)) => {
+                        drop(self.objects.splits.insert(key, s))
+                    }
+                    (Kind::HttpRouteGroup, SmiObject::HttpRouteGroup(g)) => {
+                        drop(self.objects.route_groups.insert(key, g))
+                    }
+                    (Kind::TcpRoute, SmiObject::TcpRoute(r)) => {
+                        drop(self.objects.tcp_routes.insert(key, r))
+                    }
+                    (Kind::TrafficTarget, SmiObject::TrafficTarget(t)) => {
+                        drop(self.objects.targets.insert(key, t))
+                    }
+                    (_, other) => {
                         return Err(RejectError::Invalid {
                             id: id.clone(),
-                            reason: "unexpected SMI kind".into(),
+                            reason: format!("decoded as another SMI kind: {other:?}"),
                         });
                     }
                 }

@@ -53,6 +53,22 @@ impl WeightedPicker {
     }
 
     /// Picks a backend at random; `None` when every weight is zero.
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use weir_proxy::pick::WeightedPicker;
+    ///
+    /// // A 90/10 split: backend 1 gets a tenth of the picks, exactly in the long run.
+    /// let picker = WeightedPicker::new([90, 10]);
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    /// let canary = (0..10_000).filter(|_| picker.pick(&mut rng) == Some(1)).count();
+    /// assert!((900..1100).contains(&canary), "{canary}");
+    ///
+    /// // Weight 0 never gets traffic, and a split of zeros picks nothing.
+    /// let picker = WeightedPicker::new([0, 5]);
+    /// assert!((0..100).all(|_| picker.pick(&mut rng) == Some(1)));
+    /// assert_eq!(WeightedPicker::new([0, 0]).pick(&mut rng), None);
+    /// ```
     pub fn pick<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<usize> {
         let total = self.total();
         if total == 0 {

@@ -4,7 +4,7 @@ mod idle;
 
 use crate::error::CONNECTION_LIMIT_LABEL;
 use crate::metrics::Metrics;
-use crate::stack::{PeerAddr, ResponseBody, text_response};
+use crate::stack::{ResponseBody, text_response};
 use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -19,7 +19,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::ServiceExt;
 
 /// Limits and timeouts of the data listener.
 #[derive(Debug, Clone)]
@@ -51,14 +50,16 @@ impl Default for ServerConfig {
     }
 }
 
-/// Serves `stack` on `listener` until `shutdown`, then drains open connections.
-pub async fn serve<S>(
+/// Serves `listener` until `shutdown`, then drains open connections; `stack` makes the
+/// service of each connection from the client's address.
+pub async fn serve<S, M>(
     listener: TcpListener,
-    stack: S,
+    stack: M,
     config: ServerConfig,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) where
+    M: Fn(SocketAddr) -> S,
     S: tower::Service<Request<Incoming>, Response = Response<ResponseBody>, Error = Infallible>
         + Clone
         + Send
@@ -90,7 +91,7 @@ pub async fn serve<S>(
             idle_timeout: config.idle_timeout,
             max_connections: config.max_connections,
         };
-        tracker.spawn(conn.run(stream, peer, permit, stack.clone()));
+        tracker.spawn(conn.run(stream, peer, permit, stack(peer)));
     }
     drop(listener);
     tracker.close();
@@ -152,13 +153,9 @@ impl Conn {
         self.metrics.connection_opened();
         let activity = Activity::default();
         let io = TokioIo::new(IdleStream::new(stream, activity.clone()));
-        let svc = stack.map_request(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(PeerAddr(peer));
-            req
-        });
         let conn = self
             .builder
-            .serve_connection_with_upgrades(io, TowerToHyperService::new(svc));
+            .serve_connection_with_upgrades(io, TowerToHyperService::new(stack));
         tokio::pin!(conn);
         let mut seen = activity.get();
         let mut draining = false;

@@ -7,17 +7,24 @@
 //! ```
 //!
 //! [`Snapshot::decide`] is pure: the randomness is an argument and nothing touches a socket.
+//! Each route's backends carry what the data path needs already resolved (their
+//! [`Policy`], metric handles and endpoint state), so a request looks nothing up by name.
 
 use crate::error::ProxyError;
 use crate::host::HostKey;
+use crate::metrics::{BackendCounters, EdgeSet, SrcLabels};
 use crate::pick::WeightedPicker;
+use crate::policy::Policy;
+use crate::state::EndpointState;
 use http::HeaderMap;
 use rand::Rng;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use weir_crds::model::HttpMatch;
+use std::sync::atomic::AtomicUsize;
+use tower::retry::budget::TpsBudget;
+use weir_crds::model::{AccessPolicy, HttpMatch, ServiceAccountRef};
 
 /// The compiled configuration; a new one replaces the old atomically.
 #[derive(Debug, Default, Serialize)]
@@ -28,10 +35,20 @@ pub struct Snapshot {
     pub routes: BTreeMap<String, BTreeMap<String, Route>>,
     /// Pods by IP, for the source identity of clients.
     pub pods_by_ip: BTreeMap<IpAddr, Arc<PodMeta>>,
-    /// Objects rejected as invalid; the last good version of each stays in use.
+    /// Every TrafficTarget with its route groups, for access decisions.
+    #[serde(skip)]
+    pub access: AccessPolicy,
+    /// Objects rejected as invalid; the last good version of each stays in use (but never
+    /// for access control: a rejected TrafficTarget, HTTPRouteGroup or TCPRoute allows nothing).
     pub rejections: Vec<Rejection>,
     /// Things that work but probably are not what was meant.
     pub warnings: Vec<String>,
+    /// The series of requests answered before routing.
+    #[serde(skip)]
+    pub unrouted: Arc<EdgeSet>,
+    /// The source labels of clients that are not known Pods.
+    #[serde(skip)]
+    pub unknown_source: Arc<SrcLabels>,
 }
 
 /// An object that was rejected, and why.
@@ -56,6 +73,12 @@ pub struct PodMeta {
     pub name: String,
     /// Its ServiceAccount.
     pub service_account: String,
+    /// Its ServiceAccount, as access control names it.
+    #[serde(skip)]
+    pub identity: ServiceAccountRef,
+    /// Its labels on the request series.
+    #[serde(skip)]
+    pub labels: Arc<SrcLabels>,
 }
 
 /// Everything addressed to one root Service.
@@ -67,7 +90,8 @@ pub struct Route {
     pub split: Option<SplitRoute>,
 }
 
-/// A Service with its ready endpoints per port.
+/// A Service as one route reaches it: its ready endpoints per port, its policy, and the
+/// runtime handles of this (root, backend) pair.
 #[derive(Debug, Serialize)]
 pub struct ServiceTarget {
     /// Its namespace.
@@ -78,6 +102,24 @@ pub struct ServiceTarget {
     pub exists: bool,
     /// Its ports, in declaration order.
     pub ports: Vec<PortEndpoints>,
+    /// Its resilience settings (its own TrafficPolicy, else the root Service's).
+    pub policy: Arc<Policy>,
+    /// Metric handles, retry budget and round-robin cursor.
+    #[serde(skip)]
+    pub runtime: BackendRuntime,
+}
+
+/// The runtime handles of one route backend, resolved when the snapshot is built.
+#[derive(Debug)]
+pub struct BackendRuntime {
+    /// The series of requests that reached no endpoint.
+    pub edges: Arc<EdgeSet>,
+    /// Denials, retries, timeouts and faults.
+    pub counters: BackendCounters,
+    /// The retry budget, when the policy retries.
+    pub budget: Option<Arc<TpsBudget>>,
+    /// The round-robin position.
+    pub cursor: AtomicUsize,
 }
 
 /// The ready endpoints behind one Service port.
@@ -89,9 +131,17 @@ pub struct PortEndpoints {
     pub port: u16,
     /// Ready endpoints, sorted by address.
     pub endpoints: Vec<Endpoint>,
-    /// The endpoints' addresses, in the same order, for the balancer.
-    #[serde(skip)]
-    pub addrs: Vec<SocketAddr>,
+    /// The distinct identities behind the endpoints, for access control.
+    pub destinations: Vec<Destination>,
+}
+
+/// An identity behind some endpoints of a port: a request must be allowed to reach each.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Destination {
+    /// The Pods' ServiceAccount; `None` when an endpoint's Pod is unknown.
+    pub service_account: Option<ServiceAccountRef>,
+    /// The endpoint port.
+    pub port: u16,
 }
 
 /// One ready endpoint.
@@ -101,6 +151,12 @@ pub struct Endpoint {
     pub addr: SocketAddr,
     /// Who is behind it.
     pub meta: Arc<EndpointMeta>,
+    /// Its balancer and breaker state (shared by every route that reaches it).
+    #[serde(skip)]
+    pub state: Arc<EndpointState>,
+    /// The series of requests this route sends to it.
+    #[serde(skip)]
+    pub edges: Arc<EdgeSet>,
 }
 
 /// Who is behind an endpoint (empty strings when unknown).
@@ -179,30 +235,72 @@ impl Snapshot {
     }
 
     /// Routes a request: host → root → split (when it matches) → weighted backend → port.
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use rand::SeedableRng;
+    /// use serde_json::json;
+    /// use weir_proxy::host::parse_host;
+    /// use weir_proxy::index::{Index, Kind};
+    /// use weir_proxy::snapshot::RequestInfo;
+    ///
+    /// let mut index = Index::new("shop");
+    /// for name in ["web", "web-v1", "web-v2"] {
+    ///     let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+    ///                      "spec": {"ports": [{"port": 80, "targetPort": 8080}]}});
+    ///     index.apply(Kind::Service, &svc).unwrap();
+    /// }
+    /// let slice = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+    ///     "metadata": {"name": "web-v2-a", "labels": {"kubernetes.io/service-name": "web-v2"}},
+    ///     "addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.2"]}]});
+    /// index.apply(Kind::EndpointSlice, &slice).unwrap();
+    /// let split = json!({"apiVersion": "split.smi-spec.io/v1alpha4", "kind": "TrafficSplit",
+    ///     "metadata": {"name": "web"},
+    ///     "spec": {"service": "web", "backends": [{"service": "web-v1", "weight": 0},
+    ///                                             {"service": "web-v2", "weight": 100}]}});
+    /// index.apply(Kind::TrafficSplit, &split).unwrap();
+    /// let snapshot = index.snapshot();
+    ///
+    /// let headers = HeaderMap::new();
+    /// let req = RequestInfo { method: "GET", path: "/", headers: &headers };
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    /// let host = parse_host("web.shop.svc.cluster.local", "shop").unwrap();
+    /// let decision = snapshot.decide(&host, "web", req, &mut rng).unwrap();
+    /// assert_eq!(decision.backend.name, "web-v2");
+    /// assert_eq!(decision.port.endpoints[0].addr.to_string(), "10.0.0.2:8080");
+    ///
+    /// // An unknown Service is refused with the error the client gets (a 404).
+    /// let host = parse_host("nope", "shop").unwrap();
+    /// let refused = snapshot.decide(&host, "nope", req, &mut rng).unwrap_err();
+    /// assert_eq!(refused.error.status(), http::StatusCode::NOT_FOUND);
+    /// ```
     pub fn decide<'s, R: Rng + ?Sized>(
         &'s self,
-        host: &HostKey,
+        host: &HostKey<'_>,
         raw_host: &str,
         req: RequestInfo<'_>,
         rng: &mut R,
-    ) -> Result<Decision<'s>, ProxyError> {
-        let route =
-            self.route(&host.namespace, &host.service)
-                .ok_or_else(|| ProxyError::UnknownHost {
-                    host: raw_host.to_string(),
-                    namespace: host.namespace.clone(),
-                    service: host.service.clone(),
-                })?;
+    ) -> Result<Decision<'s>, Undecided<'s>> {
+        let undecided = |error| Undecided {
+            error,
+            backend: None,
+        };
+        let route = self.route(&host.namespace, &host.service).ok_or_else(|| {
+            undecided(ProxyError::UnknownHost {
+                host: raw_host.to_string(),
+                namespace: host.namespace.to_string(),
+                service: host.service.to_string(),
+            })
+        })?;
         let root_port = route.root.port_for(host.port);
         let backend: &Arc<ServiceTarget> = match &route.split {
             Some(split) if split.applies_to(req) => {
-                let i = split
-                    .picker
-                    .pick(rng)
-                    .ok_or_else(|| ProxyError::AllWeightsZero {
-                        namespace: host.namespace.clone(),
+                let i = split.picker.pick(rng).ok_or_else(|| {
+                    undecided(ProxyError::AllWeightsZero {
+                        namespace: host.namespace.to_string(),
                         split: split.name.clone(),
-                    })?;
+                    })
+                })?;
                 &split.backends[i].target
             }
             _ => &route.root,
@@ -212,14 +310,17 @@ impl Snapshot {
             .port_index_for(want)
             .map(|i| (i, &backend.ports[i]))
             .filter(|(_, p)| !p.endpoints.is_empty())
-            .ok_or_else(|| ProxyError::NoEndpoints {
-                namespace: backend.namespace.clone(),
-                service: backend.name.clone(),
-                detail: if backend.exists {
-                    ""
-                } else {
-                    " (no such Service)"
+            .ok_or_else(|| Undecided {
+                error: ProxyError::NoEndpoints {
+                    namespace: backend.namespace.clone(),
+                    service: backend.name.clone(),
+                    detail: if backend.exists {
+                        ""
+                    } else {
+                        " (no such Service)"
+                    },
                 },
+                backend: Some(backend),
             })?;
         Ok(Decision {
             route,
@@ -228,6 +329,15 @@ impl Snapshot {
             port,
         })
     }
+}
+
+/// Why a request could not be routed, and the backend it was meant for when one was chosen.
+#[derive(Debug)]
+pub struct Undecided<'s> {
+    /// The error the client gets.
+    pub error: ProxyError,
+    /// The chosen backend, when the failure came after choosing it.
+    pub backend: Option<&'s Arc<ServiceTarget>>,
 }
 
 // === impl SplitRoute ===

@@ -80,7 +80,7 @@ impl Publisher {
     pub fn new(namespace: &str, metrics: Arc<Metrics>) -> (Self, watch::Receiver<Arc<Snapshot>>) {
         let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
         let publisher = Self {
-            index: Index::new(namespace),
+            index: Index::with_metrics(namespace, metrics.clone()),
             tx,
             metrics,
             newly_rejected: 0,
@@ -120,6 +120,7 @@ impl Publisher {
             snapshot.generation,
             self.newly_rejected,
             snapshot.rejections.len(),
+            snapshot.access.warnings().len(),
         );
         tracing::info!(
             generation = snapshot.generation,

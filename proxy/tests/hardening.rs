@@ -20,8 +20,8 @@ async fn raw(addr: std::net::SocketAddr, request: &str) -> String {
 #[tokio::test]
 async fn connections_beyond_the_cap_get_a_clear_503() {
     let v1 = backend("v1").await;
-    let file = ConfigFile::new(&[service("a"), slice("a", &[v1])].concat());
-    let proxy = proxy(&file, &["--max-connections", "1"]).await;
+    let file = ConfigFile::new(&[service("a"), slice("a", &[&v1])].concat());
+    let proxy = proxy(&file, &["--max-connections", "1", ALLOW[0], ALLOW[1]]).await;
     // The first connection holds the only slot.
     let mut held = TcpStream::connect(proxy.data_addr).await.unwrap();
     held.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -38,21 +38,19 @@ async fn connections_beyond_the_cap_get_a_clear_503() {
     );
     drop(held);
     // The slot frees up once the first connection closes.
-    let mut ok = false;
-    for _ in 0..50 {
-        if raw(
+    eventually(5, "the slot released", || async {
+        let rsp = raw(
             proxy.data_addr,
             "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
         )
-        .await
-        .starts_with("HTTP/1.1 200")
-        {
-            ok = true;
-            break;
+        .await;
+        if rsp.starts_with("HTTP/1.1 200") {
+            Ok(())
+        } else {
+            Err(rsp)
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(ok, "the slot was never released");
+    })
+    .await;
     let (_, metrics) = admin_get(&proxy, "/metrics").await;
     assert!(
         metrics.contains("weir_proxy_errors_total{kind=\"connection_limit\"} 1"),
@@ -63,8 +61,8 @@ async fn connections_beyond_the_cap_get_a_clear_503() {
 #[tokio::test]
 async fn too_many_headers_are_refused() {
     let v1 = backend("v1").await;
-    let file = ConfigFile::new(&[service("a"), slice("a", &[v1])].concat());
-    let proxy = proxy(&file, &["--max-headers", "10"]).await;
+    let file = ConfigFile::new(&[service("a"), slice("a", &[&v1])].concat());
+    let proxy = proxy(&file, &["--max-headers", "10", ALLOW[0], ALLOW[1]]).await;
     let mut req = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
     for i in 0..20 {
         req.push_str(&format!("x-h{i}: 1\r\n"));
@@ -77,16 +75,30 @@ async fn too_many_headers_are_refused() {
 #[tokio::test]
 async fn shutdown_drains_in_flight_requests_and_stops_accepting() {
     let v1 = backend("v1").await;
-    let file = ConfigFile::new(&[service("a"), slice("a", &[v1])].concat());
-    let proxy = proxy(&file, &[]).await;
+    let file = ConfigFile::new(&[service("a"), slice("a", &[&v1])].concat());
+    let proxy = proxy(&file, &ALLOW).await;
     let addr = proxy.data_addr;
-    let slow = tokio::spawn(async move { get(&client(), addr, "a", "/slow").await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let held = tokio::spawn(async move { get(&client(), addr, "a", "/hold").await });
+    // The request is at the backend: shut down, then let the backend answer.
+    v1.arrived().await;
     proxy.shutdown();
+    eventually(
+        5,
+        "the listener closed while a request is in flight",
+        || async {
+            match TcpStream::connect(addr).await {
+                Ok(_) => Err("a connection was accepted".to_string()),
+                Err(_) => Ok(()),
+            }
+        },
+    )
+    .await;
+    assert!(!held.is_finished(), "the held request is still in flight");
+    v1.release();
     let done = tokio::time::timeout(Duration::from_secs(5), proxy.wait()).await;
     assert!(done.is_ok(), "drain did not finish");
     assert_eq!(
-        slow.await.unwrap(),
+        held.await.unwrap(),
         (200, "v1".into()),
         "the in-flight request completed"
     );

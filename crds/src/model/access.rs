@@ -4,10 +4,13 @@
 //! destination ServiceAccount and its source ServiceAccount, and one of that
 //! target's rules matches the request.
 
-use super::{HttpRouteGroup, NormaliseError, ObjectId, TcpRoute, field, invalid};
+mod policy;
+
+pub use policy::{AccessDecision, AccessPolicy, AccessRequest, DenyKind};
+
+use super::{NormaliseError, ObjectId, field, invalid};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// A ServiceAccount, the identity SMI uses for sources and destinations.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -51,46 +54,6 @@ pub struct TrafficTarget {
     pub rules: Vec<TargetRule>,
     /// The ServiceAccounts allowed to send.
     pub sources: Vec<ServiceAccountRef>,
-}
-
-/// What the proxy knows about a request when it asks for a decision.
-#[derive(Debug, Clone, Copy)]
-pub struct AccessRequest<'a> {
-    /// The client's ServiceAccount, if its pod is known.
-    pub source: Option<&'a ServiceAccountRef>,
-    /// The chosen backend's ServiceAccount.
-    pub destination: &'a ServiceAccountRef,
-    /// The destination port.
-    pub port: u16,
-    /// The HTTP method, upper case.
-    pub method: &'a str,
-    /// The request path, without the query.
-    pub path: &'a str,
-}
-
-/// The outcome of an access check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccessDecision {
-    /// Allowed by this TrafficTarget's rule.
-    Allow {
-        /// The TrafficTarget that allowed it.
-        target: ObjectId,
-        /// `Kind/name#match` of the rule that matched.
-        rule: String,
-    },
-    /// Denied, with the reason in words.
-    Deny {
-        /// Why, for the 403 body and the logs.
-        reason: String,
-    },
-}
-
-/// Every TrafficTarget, HTTPRouteGroup and TCPRoute, indexed for decisions.
-#[derive(Debug, Clone, Default)]
-pub struct AccessPolicy {
-    by_destination: BTreeMap<ServiceAccountRef, Vec<TrafficTarget>>,
-    http: BTreeMap<(String, String), HttpRouteGroup>,
-    tcp: BTreeMap<(String, String), TcpRoute>,
 }
 
 #[derive(Deserialize)]
@@ -221,111 +184,4 @@ fn service_account(
         namespace: s.namespace.clone().unwrap_or_else(|| id.namespace.clone()),
         name: s.name.clone(),
     })
-}
-
-// === impl AccessPolicy ===
-
-impl AccessPolicy {
-    /// Indexes targets and route groups; route groups are found by namespace and name.
-    pub fn new(
-        targets: impl IntoIterator<Item = TrafficTarget>,
-        http: impl IntoIterator<Item = HttpRouteGroup>,
-        tcp: impl IntoIterator<Item = TcpRoute>,
-    ) -> Self {
-        let mut by_destination: BTreeMap<ServiceAccountRef, Vec<TrafficTarget>> = BTreeMap::new();
-        for t in targets {
-            by_destination
-                .entry(t.destination.clone())
-                .or_default()
-                .push(t);
-        }
-        let key = |id: &ObjectId| (id.namespace.clone(), id.name.clone());
-        Self {
-            by_destination,
-            http: http.into_iter().map(|g| (key(&g.id), g)).collect(),
-            tcp: tcp.into_iter().map(|r| (key(&r.id), r)).collect(),
-        }
-    }
-
-    /// Decides one request; `header` looks a header value up by lower-case name.
-    pub fn check<'h>(
-        &self,
-        req: &AccessRequest<'_>,
-        header: impl Fn(&str) -> Option<&'h str> + Copy,
-    ) -> AccessDecision {
-        let dest = req.destination;
-        let Some(source) = req.source else {
-            return AccessDecision::Deny {
-                reason: format!(
-                    "the client's identity is unknown, and no anonymous access to {}/{} is allowed",
-                    dest.namespace, dest.name
-                ),
-            };
-        };
-        let candidates: Vec<&TrafficTarget> = self
-            .by_destination
-            .get(dest)
-            .into_iter()
-            .flatten()
-            .filter(|t| t.sources.contains(source) && t.port.is_none_or(|p| p == req.port))
-            .collect();
-        if candidates.is_empty() {
-            return AccessDecision::Deny {
-                reason: format!(
-                    "no TrafficTarget allows ServiceAccount {}/{} to reach ServiceAccount {}/{} on port {}",
-                    source.namespace, source.name, dest.namespace, dest.name, req.port
-                ),
-            };
-        }
-        for target in &candidates {
-            for rule in &target.rules {
-                if let Some(matched) = self.rule_matches(target, rule, req, header) {
-                    return AccessDecision::Allow {
-                        target: target.id.clone(),
-                        rule: matched,
-                    };
-                }
-            }
-        }
-        let names: Vec<String> = candidates.iter().map(|t| t.id.name.clone()).collect();
-        AccessDecision::Deny {
-            reason: format!(
-                "TrafficTarget {} allows {}/{} to reach {}/{}, but no rule matches {} {}",
-                names.join(", "),
-                source.namespace,
-                source.name,
-                dest.namespace,
-                dest.name,
-                req.method,
-                req.path
-            ),
-        }
-    }
-
-    fn rule_matches<'h>(
-        &self,
-        target: &TrafficTarget,
-        rule: &TargetRule,
-        req: &AccessRequest<'_>,
-        header: impl Fn(&str) -> Option<&'h str> + Copy,
-    ) -> Option<String> {
-        let key = (target.id.namespace.clone(), rule.name.clone());
-        match rule.kind {
-            RouteKind::Tcp => {
-                let route = self.tcp.get(&key)?;
-                route
-                    .covers(req.port)
-                    .then(|| format!("TCPRoute/{}", rule.name))
-            }
-            RouteKind::Http => {
-                let group = self.http.get(&key)?;
-                group
-                    .matches
-                    .iter()
-                    .filter(|m| rule.matches.is_empty() || rule.matches.contains(&m.name))
-                    .find(|m| m.matches(req.method, req.path, header))
-                    .map(|m| format!("HTTPRouteGroup/{}#{}", rule.name, m.name))
-            }
-        }
-    }
 }

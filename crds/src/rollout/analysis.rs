@@ -38,7 +38,7 @@ pub struct AnalysisSpec {
     /// Custom PromQL checks (Prometheus source only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub queries: Vec<PromQuery>,
-    /// Where metrics come from; the mesh's own proxies when absent.
+    /// Where metrics come from; the SMI TrafficMetrics API when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<MetricsSourceSpec>,
 }
@@ -106,7 +106,9 @@ pub struct MetricsSourceSpec {
     /// Query a Prometheus server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusSource>,
-    /// Scrape the mesh's gateway proxies directly (the default).
+    /// Read the mesh's SMI TrafficMetrics API (`metrics.smi-spec.io`) through the Kubernetes
+    /// API: Weir's operator serves it from its gateway proxies, and any SMI metrics server
+    /// works (the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh: Option<MeshSource>,
 }
@@ -120,7 +122,7 @@ pub struct PrometheusSource {
     pub address: String,
 }
 
-/// The mesh's own metrics; takes no settings.
+/// The SMI TrafficMetrics API; takes no settings.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct MeshSource {}
 

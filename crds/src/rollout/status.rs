@@ -41,10 +41,14 @@ pub struct RolloutStatus {
     /// The pod-template hash of the canary revision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_template_hash: Option<String>,
-    /// The index of the current step (0-based).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The index of the current step, 0-based (`stepProgress` shows it 1-based); `promoteStep` names the same index.
+    #[serde(
+        rename = "currentStepIndex",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub current_step: Option<i32>,
-    /// The current step as `n/total` for display (1-based).
+    /// The current step as `n/total` for display (1-based); `total/total` once Healthy, and the step it stopped at once Aborted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_progress: Option<String>,
     /// When the current step started.
@@ -147,15 +151,41 @@ pub struct AnalysisResult {
     /// Requests in the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<i64>,
+    /// The window the figures cover, such as `1m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// Where the figures came from, such as `TrafficMetrics deployments/foobar-v2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The stable revision's success rate over the same window (with `baseline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_success_rate: Option<f64>,
+    /// The stable revision's requests over the same window (with `baseline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_requests: Option<i64>,
+    /// The custom queries' values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queries: Vec<QueryValue>,
     /// The verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
-    /// The verdict in words, such as `Halt: success rate 91.2% < 99%`.
+    /// The verdict in words, such as `success rate 79.6% < 99% over 412 requests (1m)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// When the check ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<Time>,
+}
+
+/// The value of one custom query in a check.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryValue {
+    /// The query's name.
+    pub name: String,
+    /// Its value; absent when the query failed or returned nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
 }
 
 /// The outcome of one analysis check.

@@ -3,7 +3,7 @@
 
 use super::error::{ApiError, Cause};
 use super::resources::ResourceDef;
-use super::{State, cel, schema};
+use super::{cel, schema};
 use rand::Rng;
 use serde_json::{Value, json};
 
@@ -35,9 +35,6 @@ impl FieldValidation {
         }
     }
 }
-
-/// First address of the range ClusterIPs are allocated from (127.96.0.0/16).
-pub const CLUSTER_IP_BASE: [u8; 2] = [127, 96];
 
 /// The current time as RFC 3339 with second precision.
 pub fn now() -> String {
@@ -151,31 +148,6 @@ pub fn enforce_schema(
             .collect(),
         _ => vec![],
     })
-}
-
-/// Seeds the namespaces and default ServiceAccounts a fresh cluster has.
-pub fn seed(state: &mut State) {
-    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        let mut obj = json!({"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
-            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
-        stamp_new(&mut obj, false);
-        state
-            .store
-            .put(&("".into(), "namespaces".into()), "", ns, obj);
-        seed_service_account(state, ns);
-    }
-}
-
-/// Creates the `default` ServiceAccount of a namespace.
-pub fn seed_service_account(state: &mut State, ns: &str) {
-    let key = ("".to_string(), "serviceaccounts".to_string());
-    if state.store.get(&key, ns, "default").is_some() {
-        return;
-    }
-    let mut sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}});
-    stamp_new(&mut sa, false);
-    state.store.put(&key, ns, "default", sa);
 }
 
 /// Sets uid, creationTimestamp and generation on a new object.
@@ -327,8 +299,12 @@ pub fn bump_generation(def: &ResourceDef, old: &Value, new: &mut Value) {
     }
 }
 
-/// Whether two objects are equal apart from resourceVersion and managedFields timestamps.
+/// Whether two objects are equal apart from resourceVersion and managedFields timestamps: a
+/// write that only adds a co-owner to managedFields is a change, as on the real server.
 pub fn same_content(a: &Value, b: &Value) -> bool {
+    if super::apply::managed_signature(a) != super::apply::managed_signature(b) {
+        return false;
+    }
     let strip = |v: &Value| {
         let mut c = v.clone();
         if let Some(m) = c.get_mut("metadata").and_then(Value::as_object_mut) {

@@ -3,10 +3,16 @@
 //!
 //! The backend address is resolved in this order: a ready EndpointSlice endpoint, an Endpoints
 //! address, the Service's `clusterIP`, then `externalName`. Backends speak HTTPS, as with the real
-//! aggregator (certificates are not verified); the APIService annotation
-//! `weir.dev/aggregator-scheme: http` selects plain HTTP.
+//! aggregator: it presents the front-proxy client certificate (see [`front_proxy`]) with
+//! `X-Remote-User`/`X-Remote-Group`, and verifies the backend's certificate against the
+//! APIService's `caBundle` for the name `<service>.<namespace>.svc`, unless
+//! `insecureSkipTLSVerify` is true. The APIService annotation `weir.dev/aggregator-scheme: http`
+//! selects plain HTTP (a local convenience the real aggregator does not have).
 
+pub mod front_proxy;
 mod transport;
+
+pub use front_proxy::FrontProxy;
 
 use super::error::ApiError;
 use super::router::Route;
@@ -25,6 +31,43 @@ pub struct Target {
     pub authority: String,
     /// `http` or `https`.
     pub scheme: String,
+    /// How the backend's certificate is checked.
+    pub verify: Verify,
+}
+
+/// How the backend's certificate is checked, from the APIService.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verify {
+    /// `insecureSkipTLSVerify: true`: not at all.
+    Skip,
+    /// Against the `caBundle` (PEM; empty when none is set), for this server name.
+    Bundle {
+        /// The CA certificates in PEM.
+        ca_pem: Vec<u8>,
+        /// `<service>.<namespace>.svc`.
+        server_name: String,
+    },
+}
+
+/// The verification an APIService asks for.
+pub fn verify_of(apiservice: &Value) -> Verify {
+    let spec = &apiservice["spec"];
+    if spec["insecureSkipTLSVerify"].as_bool() == Some(true) {
+        return Verify::Skip;
+    }
+    use base64::Engine as _;
+    let ca_pem = spec["caBundle"]
+        .as_str()
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .unwrap_or_default();
+    Verify::Bundle {
+        ca_pem,
+        server_name: format!(
+            "{}.{}.svc",
+            spec["service"]["name"].as_str().unwrap_or_default(),
+            spec["service"]["namespace"].as_str().unwrap_or("default")
+        ),
+    }
 }
 
 fn apiservices(st: &State) -> Vec<std::sync::Arc<Value>> {
@@ -174,9 +217,14 @@ pub fn target_for(shared: &Shared, route: &Route) -> Option<Result<Target, ApiEr
         .map(|s| (**s).clone())
         .collect();
     let eps = st.store.get(&("".into(), "endpoints".into()), ns, name);
+    let verify = verify_of(&svc_ref);
     Some(
         resolve(&svc, port, &slices, eps.as_deref())
-            .map(|authority| Target { authority, scheme })
+            .map(|authority| Target {
+                authority,
+                scheme,
+                verify,
+            })
             .ok_or_else(|| {
                 ApiError::unavailable(format!("no endpoints available for service \"{name}\""))
             }),
@@ -220,7 +268,7 @@ pub async fn proxy(
     };
     match tokio::time::timeout(
         Duration::from_secs(60),
-        transport::send(&target.scheme, &target.authority, out),
+        transport::send(&target, &shared.front_proxy, out),
     )
     .await
     {
@@ -240,6 +288,29 @@ pub async fn proxy(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_apiservice_says_how_the_backend_is_verified() {
+        let insecure = json!({"spec": {"insecureSkipTLSVerify": true, "caBundle": "eA==",
+            "service": {"name": "m", "namespace": "ns"}}});
+        assert_eq!(verify_of(&insecure), Verify::Skip);
+        let bundle = json!({"spec": {"caBundle": "cGVt", "service": {"name": "weir-metrics", "namespace": "weir-system"}}});
+        assert_eq!(
+            verify_of(&bundle),
+            Verify::Bundle {
+                ca_pem: b"pem".to_vec(),
+                server_name: "weir-metrics.weir-system.svc".into()
+            }
+        );
+        let neither = json!({"spec": {"service": {"name": "m"}}});
+        assert_eq!(
+            verify_of(&neither),
+            Verify::Bundle {
+                ca_pem: Vec::new(),
+                server_name: "m.default.svc".into()
+            }
+        );
+    }
 
     #[test]
     fn resolves_endpointslices_then_endpoints_then_cluster_ip() {

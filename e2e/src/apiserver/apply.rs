@@ -3,8 +3,12 @@
 //! Ownership is tracked per leaf field path: maps are walked recursively, lists and scalars are
 //! leaves (lists are atomic, unlike the real server's per-key list ownership).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
+
+mod fields;
+
+pub use fields::{fields_v1, managed_signature, read_managed, write_managed};
 
 /// A field path such as `["spec", "replicas"]`.
 pub type FieldPath = Vec<String>;
@@ -109,86 +113,6 @@ pub fn render(path: &[String]) -> String {
     path.iter().map(|p| format!(".{p}")).collect()
 }
 
-/// Serialises paths into the `FieldsV1` tree (`{"f:spec":{"f:replicas":{}}}`).
-pub fn fields_v1(paths: &BTreeSet<FieldPath>) -> Value {
-    let mut root = Map::new();
-    for p in paths {
-        let mut cur = &mut root;
-        for k in p {
-            let entry = cur
-                .entry(format!("f:{k}"))
-                .or_insert_with(|| Value::Object(Map::new()));
-            match entry.as_object_mut() {
-                Some(m) => cur = m,
-                None => break,
-            }
-        }
-    }
-    Value::Object(root)
-}
-
-fn parse_tree(v: &Value, prefix: &mut FieldPath, out: &mut BTreeSet<FieldPath>) {
-    let Some(m) = v.as_object() else { return };
-    let children: Vec<_> = m.iter().filter(|(k, _)| k.starts_with("f:")).collect();
-    if children.is_empty() {
-        if !prefix.is_empty() {
-            out.insert(prefix.clone());
-        }
-        return;
-    }
-    for (k, sub) in children {
-        prefix.push(k[2..].to_string());
-        parse_tree(sub, prefix, out);
-        prefix.pop();
-    }
-}
-
-/// Reads `metadata.managedFields`.
-pub fn read_managed(obj: &Value) -> Vec<Entry> {
-    obj["metadata"]["managedFields"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            let mut fields = BTreeSet::new();
-            parse_tree(&e["fieldsV1"], &mut vec![], &mut fields);
-            Entry {
-                manager: e["manager"].as_str().unwrap_or_default().into(),
-                operation: e["operation"].as_str().unwrap_or("Update").into(),
-                api_version: e["apiVersion"].as_str().unwrap_or_default().into(),
-                time: e["time"].as_str().unwrap_or_default().into(),
-                subresource: e["subresource"].as_str().unwrap_or_default().into(),
-                fields,
-            }
-        })
-        .collect()
-}
-
-/// Writes `metadata.managedFields`.
-pub fn write_managed(obj: &mut Value, entries: &[Entry]) {
-    let arr: Vec<Value> = entries
-        .iter()
-        .filter(|e| !e.fields.is_empty())
-        .map(|e| {
-            let mut v = json!({
-                "manager": e.manager, "operation": e.operation, "apiVersion": e.api_version,
-                "time": e.time, "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&e.fields),
-            });
-            if !e.subresource.is_empty() {
-                v["subresource"] = json!(e.subresource);
-            }
-            v
-        })
-        .collect();
-    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        if arr.is_empty() {
-            meta.remove("managedFields");
-        } else {
-            meta.insert("managedFields".into(), Value::Array(arr));
-        }
-    }
-}
-
 fn deep_merge(target: &mut Value, src: &Value) {
     match (target.as_object_mut(), src.as_object()) {
         (Some(t), Some(s)) => {
@@ -203,6 +127,32 @@ fn deep_merge(target: &mut Value, src: &Value) {
         }
         _ => *target = src.clone(),
     }
+}
+
+/// The applied configuration as it is merged: no status when it is a subresource, and only the
+/// metadata fields a client may set.
+fn stripped_config(config: &Value, skip_status: bool) -> Value {
+    let mut cfg = config.clone();
+    if let Some(m) = cfg.as_object_mut() {
+        if skip_status {
+            m.remove("status");
+        }
+        if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.retain(|k, _| {
+                matches!(
+                    k.as_str(),
+                    "name"
+                        | "namespace"
+                        | "generateName"
+                        | "labels"
+                        | "annotations"
+                        | "finalizers"
+                        | "ownerReferences"
+                )
+            });
+        }
+    }
+    cfg
 }
 
 /// The context of one write: who, through which apiVersion and subresource, and when.
@@ -230,6 +180,12 @@ pub fn apply(
     let live_v = live.unwrap_or(&empty);
     let mut entries = read_managed(live_v);
     let applied = leaf_paths(config, skip_status);
+    let cfg = stripped_config(config, skip_status);
+    // What the object would become, to tell which owned fields the apply changes: a field a
+    // manager owns conflicts only when its value changes (a map it owns does not conflict
+    // with changes inside it, as in structured-merge-diff).
+    let mut merged = live_v.clone();
+    deep_merge(&mut merged, &cfg);
     let mut conflicts = vec![];
     for e in entries.iter_mut() {
         let mine = e.manager == ctx.manager && e.operation == "Apply";
@@ -238,21 +194,22 @@ pub fn apply(
         }
         let mut lost = vec![];
         for p in &e.fields {
-            for q in &applied {
-                if !overlaps(p, q) {
-                    continue;
-                }
-                let longer = if p.len() >= q.len() { p } else { q };
-                if get_path(live_v, longer) != get_path(config, longer) {
-                    if force {
-                        lost.push(p.clone());
-                    } else {
-                        conflicts.push(Conflict {
-                            manager: e.manager.clone(),
-                            field: render(longer),
-                        });
-                    }
-                }
+            if !applied.iter().any(|q| overlaps(p, q)) {
+                continue;
+            }
+            let (before, after) = (get_path(live_v, p), get_path(&merged, p));
+            let both_maps =
+                before.is_some_and(Value::is_object) && after.is_some_and(Value::is_object);
+            if before == after || both_maps {
+                continue;
+            }
+            if force {
+                lost.push(p.clone());
+            } else {
+                conflicts.push(Conflict {
+                    manager: e.manager.clone(),
+                    field: render(p),
+                });
             }
         }
         for p in lost {
@@ -283,38 +240,29 @@ pub fn apply(
             remove_path(&mut result, &p);
         }
     }
-    let mut cfg = config.clone();
-    if let Some(m) = cfg.as_object_mut() {
-        if skip_status {
-            m.remove("status");
-        }
-        if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.retain(|k, _| {
-                matches!(
-                    k.as_str(),
-                    "name"
-                        | "namespace"
-                        | "generateName"
-                        | "labels"
-                        | "annotations"
-                        | "finalizers"
-                        | "ownerReferences"
-                )
-            });
-        }
-    }
     deep_merge(&mut result, &cfg);
-    entries.retain(|e| {
-        !(e.manager == ctx.manager && e.operation == "Apply" && e.subresource == ctx.subresource)
-    });
-    entries.push(Entry {
-        manager: ctx.manager.into(),
-        operation: "Apply".into(),
-        api_version: ctx.api_version.into(),
-        time: ctx.now.into(),
-        subresource: ctx.subresource.into(),
-        fields: applied,
-    });
+    let own = |e: &Entry| {
+        e.manager == ctx.manager && e.operation == "Apply" && e.subresource == ctx.subresource
+    };
+    // Keep the entry where it is, and its time when its fields do not change, so that a no-op
+    // apply leaves managedFields (and so the object) as they were.
+    match entries.iter_mut().find(|e| own(e)) {
+        Some(e) => {
+            if e.fields != applied || e.api_version != ctx.api_version {
+                e.time = ctx.now.into();
+            }
+            e.fields = applied;
+            e.api_version = ctx.api_version.into();
+        }
+        None => entries.push(Entry {
+            manager: ctx.manager.into(),
+            operation: "Apply".into(),
+            api_version: ctx.api_version.into(),
+            time: ctx.now.into(),
+            subresource: ctx.subresource.into(),
+            fields: applied,
+        }),
+    }
     write_managed(&mut result, &entries);
     Ok(result)
 }

@@ -38,6 +38,13 @@ pub enum Error {
         #[source]
         source: kube::config::KubeconfigError,
     },
+    /// The aggregation layer's front-proxy certificates could not be generated.
+    #[error("generating the front-proxy certificates")]
+    FrontProxy {
+        /// The certificate error.
+        #[source]
+        source: rcgen::Error,
+    },
     /// A kubeconfig could not be serialised.
     #[error("serialising the kubeconfig")]
     Serialize {

@@ -9,15 +9,17 @@ use super::router::{self, ResourcePath};
 use super::selector::{FieldSelector, LabelSelector};
 use super::server::{Body, error_response, json_response, read_body};
 use super::table::{self, Include};
-use super::{Shared, gc, watch};
+use super::{Shared, watch};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+mod delete;
 mod list;
 
+use delete::{delete, delete_collection};
 use list::list;
 pub use list::list_objects;
 
@@ -77,12 +79,39 @@ impl Call {
     pub fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
         let l = LabelSelector::parse(self.query.get("labelSelector").map_or("", String::as_str))
             .map_err(ApiError::bad_request)?;
-        let f = FieldSelector::parse(self.query.get("fieldSelector").map_or("", String::as_str))
-            .map_err(ApiError::bad_request)?;
+        let mut f =
+            FieldSelector::parse(self.query.get("fieldSelector").map_or("", String::as_str))
+                .map_err(ApiError::bad_request)?;
+        for (label, _, _) in f.0.iter_mut() {
+            *label =
+                super::field_labels::resolve(&self.def, label).map_err(ApiError::bad_request)?;
+        }
         Ok((l, f))
     }
 
-    fn write_opts(&self) -> WriteOpts {
+    /// Reads `dryRun`: `All` is a dry run, absent is not, anything else is 422 as upstream's
+    /// `ValidateDryRun` answers (`options` is `CreateOptions`, `UpdateOptions`...).
+    pub fn dry_run(&self, options: &str, name: &str) -> Result<bool, ApiError> {
+        match self.query.get("dryRun").map(String::as_str) {
+            None => Ok(false),
+            Some("All") => Ok(true),
+            Some(other) => Err(ApiError::invalid(
+                &format!("{options}.meta.k8s.io"),
+                "meta.k8s.io",
+                name,
+                vec![super::error::Cause {
+                    reason: "FieldValueNotSupported".into(),
+                    message: format!(
+                        "Unsupported value: []string{{{}}}: supported values: \"All\"",
+                        super::validation::go::quote(other)
+                    ),
+                    field: "dryRun".into(),
+                }],
+            )),
+        }
+    }
+
+    fn write_opts(&self, options: &str, name: &str) -> Result<WriteOpts, ApiError> {
         let manager = self.query.get("fieldManager").cloned().unwrap_or_else(|| {
             self.user_agent
                 .split('/')
@@ -90,12 +119,12 @@ impl Call {
                 .unwrap_or("unknown")
                 .to_string()
         });
-        WriteOpts {
+        Ok(WriteOpts {
             manager,
             fv: FieldValidation::parse(self.query.get("fieldValidation").map(String::as_str)),
-            dry_run: self.query.get("dryRun").is_some_and(|v| v == "All"),
+            dry_run: self.dry_run(options, name)?,
             force: self.query.get("force").is_some_and(|v| v == "true"),
-        }
+        })
     }
 }
 
@@ -166,7 +195,7 @@ pub async fn handle(
         (&Method::PUT, true, None | Some("status")) => update(&shared, &call, &body),
         (&Method::PATCH, true, None | Some("status")) => patch(&shared, &call, &body),
         (&Method::DELETE, true, None) => delete(&shared, &call, &body),
-        (&Method::DELETE, false, None) => delete_collection(&shared, &call),
+        (&Method::DELETE, false, None) => delete_collection(&shared, &call, &body),
         (_, _, Some(s)) if !matches!(s, "status" | "scale") => Err(ApiError::no_route(s)),
         _ => Err(ApiError::method_not_allowed()),
     };
@@ -256,6 +285,7 @@ fn parse_object(call: &Call, body: &[u8]) -> Result<Value, ApiError> {
             call.def.kind
         )));
     }
+    ops::check_decodes(&call.def, &v)?;
     Ok(ops::ingest(&call.def, v))
 }
 
@@ -272,7 +302,7 @@ fn written(call: &Call, code: u16, w: ops::Written) -> Response<Body> {
 
 fn create(shared: &Shared, call: &Call, body: &[u8]) -> Result<Response<Body>, ApiError> {
     let obj = parse_object(call, body)?;
-    let opts = call.write_opts();
+    let opts = call.write_opts("CreateOptions", "")?;
     let ns = call.rp.namespace.clone();
     let w = ops::create(
         &mut shared.state.lock(),
@@ -308,7 +338,7 @@ fn update(shared: &Shared, call: &Call, body: &[u8]) -> Result<Response<Body>, A
         ));
     }
     let sub = call.rp.sub.clone().unwrap_or_default();
-    let opts = call.write_opts();
+    let opts = call.write_opts("UpdateOptions", &name)?;
     let w = ops::update(
         &mut shared.state.lock(),
         &call.def,
@@ -328,7 +358,7 @@ fn patch(shared: &Shared, call: &Call, body: &[u8]) -> Result<Response<Body>, Ap
         .ok_or_else(|| ApiError::unsupported_media_type(&call.content_type))?;
     let name = call.rp.name.clone().unwrap_or_default();
     let sub = call.rp.sub.clone().unwrap_or_default();
-    let opts = call.write_opts();
+    let opts = call.write_opts("PatchOptions", &name)?;
     if kind == PatchKind::Apply && !call.query.contains_key("fieldManager") {
         return Err(ApiError::bad_request(
             "PATCH /apply requires a non-empty fieldManager",
@@ -358,7 +388,14 @@ fn scale(
 ) -> Result<Response<Body>, ApiError> {
     check_sub(&call.def, Some("scale"))?;
     let name = call.rp.name.clone().unwrap_or_default();
-    let opts = call.write_opts();
+    let opts = call.write_opts(
+        if kind.is_some() {
+            "PatchOptions"
+        } else {
+            "UpdateOptions"
+        },
+        &name,
+    )?;
     let s = ops::write_scale(
         &mut shared.state.lock(),
         &call.def,
@@ -369,98 +406,4 @@ fn scale(
         &opts,
     )?;
     Ok(json_response(200, &s))
-}
-
-fn delete_options(call: &Call, body: &[u8]) -> Result<Value, ApiError> {
-    let mut opts = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        serde_json::from_slice::<Value>(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
-    };
-    if let Some(p) = call.query.get("propagationPolicy") {
-        opts["propagationPolicy"] = json!(p);
-    }
-    if call
-        .query
-        .get("orphanDependents")
-        .is_some_and(|v| v == "true")
-    {
-        opts["propagationPolicy"] = json!("Orphan");
-    }
-    Ok(opts)
-}
-
-fn delete(shared: &Shared, call: &Call, body: &[u8]) -> Result<Response<Body>, ApiError> {
-    let opts = delete_options(call, body)?;
-    let name = call.rp.name.clone().unwrap_or_default();
-    let ns = call.ns();
-    let def = &call.def;
-    let mut st = shared.state.lock();
-    let cur = st
-        .store
-        .get(&def.storage, &ns, &name)
-        .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, &name))?;
-    let pre = &opts["preconditions"];
-    if let Some(uid) = pre["uid"].as_str()
-        && Some(uid) != cur["metadata"]["uid"].as_str()
-    {
-        return Err(ApiError::conflict(&def.group, &def.plural, &name));
-    }
-    if let Some(rv) = pre["resourceVersion"].as_str()
-        && Some(rv) != cur["metadata"]["resourceVersion"].as_str()
-    {
-        return Err(ApiError::conflict(&def.group, &def.plural, &name));
-    }
-    if call.query.get("dryRun").is_some_and(|v| v == "All") {
-        return Ok(json_response(200, &ops::present(def, &cur)));
-    }
-    let protected = ["default", "kube-system", "kube-public"];
-    if def.group.is_empty() && def.plural == "namespaces" && protected.contains(&name.as_str()) {
-        return Err(ApiError::new(
-            403,
-            "Forbidden",
-            format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
-        ));
-    }
-    let orphan = opts["propagationPolicy"].as_str() == Some("Orphan");
-    let outcome = if def.group.is_empty() && def.plural == "namespaces" {
-        gc::delete_namespace(&mut st, &name)
-    } else {
-        gc::delete(&mut st, &def.storage, &ns, &name, orphan)
-    };
-    drop(st);
-    match outcome {
-        Some((obj, removed)) => Ok(json_response(
-            if removed { 200 } else { 202 },
-            &ops::present(def, &obj),
-        )),
-        None => Err(ApiError::not_found(&def.group, &def.plural, &name)),
-    }
-}
-
-fn delete_collection(shared: &Shared, call: &Call) -> Result<Response<Body>, ApiError> {
-    let (items, rv) = list_objects(shared, call)?;
-    let mut st = shared.state.lock();
-    let mut out = vec![];
-    for o in items {
-        let ns = o["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let name = o["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if let Some((obj, _)) = gc::delete(&mut st, &call.def.storage, &ns, &name, false) {
-            out.push(ops::present(&call.def, &obj));
-        }
-    }
-    Ok(json_response(
-        200,
-        &json!({
-            "kind": format!("{}List", call.def.kind), "apiVersion": call.def.api_version(),
-            "metadata": {"resourceVersion": rv.to_string()}, "items": out,
-        }),
-    ))
 }

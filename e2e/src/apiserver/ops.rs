@@ -2,10 +2,12 @@
 
 use super::admission::{self, FieldValidation};
 use super::apply::{self, WriteCtx};
+use super::defaulting::{self, service};
 use super::error::ApiError;
+use super::error::Cause;
 use super::patch::{self, PatchKind};
 use super::resources::ResourceDef;
-use super::{State, events, gc, jsonpath};
+use super::{State, events, gc, jsonpath, validation};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -83,14 +85,7 @@ pub fn create(
         match st.store.get(&nskey, "", &ns) {
             None => return Err(ApiError::not_found("", "namespaces", &ns)),
             Some(n) if n["metadata"]["deletionTimestamp"].is_string() => {
-                return Err(ApiError::new(
-                    403,
-                    "Forbidden",
-                    format!(
-                        "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                        def.group_resource()
-                    ),
-                ));
+                return Err(namespace_terminating(def, &name, &ns));
             }
             Some(_) => {}
         }
@@ -101,8 +96,10 @@ pub fn create(
     check_labels(def, &name, &obj)?;
     let managed = obj["metadata"].get("managedFields").cloned();
     admission::stamp_new(&mut obj, def.generation);
+    defaulting::apply(def, &mut obj);
     admission::create_defaults(st, def, &mut obj, &name)?;
     let warnings = admission::enforce_schema(def, &mut obj, None, opts.fv)?;
+    check_valid(def, &name, &obj, None, true)?;
     let t = admission::now();
     let av = def.api_version();
     match (from_apply, managed) {
@@ -126,10 +123,83 @@ pub fn create(
 fn after_store(st: &mut State, def: &ResourceDef, ns: &str, name: &str, stored: &Arc<Value>) {
     match (def.group.as_str(), def.kind.as_str()) {
         ("apiextensions.k8s.io", "CustomResourceDefinition") => st.registry.set_crd(name, stored),
-        ("", "Namespace") => admission::seed_service_account(st, name),
+        ("", "Namespace") => super::seed::namespace_content(st, name),
         _ => {}
     }
     let _ = ns;
+}
+
+/// The NamespaceLifecycle admission plugin's answer to a create in a terminating namespace.
+fn namespace_terminating(def: &ResourceDef, name: &str, ns: &str) -> ApiError {
+    let mut e = ApiError::new(
+        403,
+        "Forbidden",
+        format!(
+            "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+            def.group_resource()
+        ),
+    );
+    e.details = Some(
+        json!({"name": name, "group": def.group, "kind": def.plural, "causes": [
+        {"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"),
+         "field": "metadata.namespace"}]}),
+    );
+    e
+}
+
+/// Field validation of built-in kinds (and the metadata rules every kind shares).
+fn check_valid(
+    def: &ResourceDef,
+    name: &str,
+    obj: &Value,
+    old: Option<&Value>,
+    spec: bool,
+) -> Result<(), ApiError> {
+    let causes: Vec<Cause> = if spec {
+        validation::validate(def, obj, old)
+    } else {
+        validation::validate_meta(obj, old)
+    };
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            &def.kind_group(),
+            &def.group,
+            name,
+            causes,
+        ))
+    }
+}
+
+/// What fails when a body is decoded into the kind's Go type: 400 for a create or an update.
+pub fn check_decodes(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
+    validation::decode(def, obj).map_err(|e| {
+        ApiError::bad_request(format!(
+            "{kind} in version {v:?} cannot be handled as a {kind}: {e}",
+            kind = def.kind,
+            v = def.version
+        ))
+    })
+}
+
+/// The same failure for a patch: upstream reports it as a 422 on the `patch` field.
+fn check_patched_decodes(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
+    validation::decode(def, obj).map_err(|e| {
+        ApiError::invalid(
+            "",
+            "",
+            "",
+            vec![Cause {
+                reason: "FieldValueInvalid".into(),
+                message: format!(
+                    "Invalid value: {}: {e}",
+                    validation::go::quote(&obj.to_string())
+                ),
+                field: "patch".into(),
+            }],
+        )
+    })
 }
 
 fn check_labels(def: &ResourceDef, name: &str, obj: &Value) -> Result<(), ApiError> {
@@ -187,7 +257,12 @@ pub fn update(
     if def.group == "apiextensions.k8s.io" && sub.is_empty() {
         admission::crd_accept(def, &mut new, name)?;
     }
+    defaulting::apply(def, &mut new);
+    if def.group.is_empty() && def.kind == "Service" && sub.is_empty() {
+        service::allocate(st, &mut new, Some(old.as_ref()));
+    }
     let warnings = admission::enforce_schema(def, &mut new, Some(old.as_ref()), opts.fv)?;
+    check_valid(def, name, &new, Some(old.as_ref()), sub.is_empty())?;
     admission::bump_generation(def, &old, &mut new);
     let t = admission::now();
     let av = def.api_version();
@@ -205,14 +280,11 @@ pub fn update(
         .is_none_or(Vec::is_empty);
     let stored = st.store.put(&def.storage, ns, name, new);
     after_store(st, def, ns, name, &stored);
-    if deleting
-        && no_finalizers
-        && let Some(removed) = gc::remove_now(st, &def.storage, ns, name, false)
-    {
-        return Ok(Written {
-            object: removed,
-            warnings,
-        });
+    if deleting {
+        if no_finalizers {
+            gc::remove_now(st, &def.storage, ns, name);
+        }
+        gc::settle(st);
     }
     Ok(Written {
         object: (*stored).clone(),
@@ -289,6 +361,7 @@ pub fn patch(
             "the patch removed the object's metadata",
         ));
     }
+    check_patched_decodes(def, &work)?;
     update(st, def, ns, name, ingest(def, work), sub, opts, None)
 }
 
@@ -333,6 +406,7 @@ fn apply_patch(
     let mut merged = apply::apply(live.as_ref(), &config, &c, opts.force, skip_status)
         .map_err(|cs| conflict_error(def, name, &cs))?;
     merged["metadata"]["name"] = json!(name);
+    check_patched_decodes(def, &merged)?;
     let managed = merged["metadata"].get("managedFields").cloned();
     match old {
         None => {

@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value};
 
+mod order;
+
 /// The patch formats the server accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchKind {
@@ -150,6 +152,18 @@ fn smp_map(
             }
             continue;
         }
+        if let Some(list) = k.strip_prefix("$setElementOrder/") {
+            // An order for a list the patch does not otherwise touch: only reorder it.
+            if !patch.contains_key(list)
+                && let (Some(Value::Array(items)), Some(order)) =
+                    (target.get_mut(list), pv.as_array())
+            {
+                let key = merge_key(list, field);
+                let original = items.clone();
+                *items = order::normalize(std::mem::take(items), order, &original, key);
+            }
+            continue;
+        }
         if k.starts_with('$') {
             continue;
         }
@@ -157,9 +171,13 @@ fn smp_map(
             target.remove(k);
             continue;
         }
+        let order = patch
+            .get(&format!("$setElementOrder/{k}"))
+            .and_then(Value::as_array)
+            .map(Vec::as_slice);
         match (target.get_mut(k), pv) {
             (Some(Value::Array(items)), Value::Array(patch_items)) => {
-                smp_list(items, patch_items, k, field)?;
+                smp_list(items, patch_items, k, field, order)?;
             }
             (Some(tv @ Value::Object(_)), Value::Object(_)) => smp_value(tv, pv, k, field)?,
             (_, _) => {
@@ -190,13 +208,17 @@ fn smp_list(
     patch: &[Value],
     field: &str,
     parent: &str,
+    order: Option<&[Value]>,
 ) -> Result<(), String> {
     if is_set_list(field) {
+        let original = items.clone();
         for p in patch {
             if !items.contains(p) {
                 items.push(p.clone());
             }
         }
+        let patch_order = order.unwrap_or(patch);
+        *items = order::normalize(std::mem::take(items), patch_order, &original, None);
         return Ok(());
     }
     let Some(key) = merge_key(field, parent) else {
@@ -207,23 +229,43 @@ fn smp_list(
         }
         return Ok(());
     };
+    let directive = |p: &Value| p.get("$patch").and_then(Value::as_str).map(str::to_string);
+    if patch
+        .iter()
+        .any(|p| directive(p).as_deref() == Some("replace"))
+    {
+        *items = patch
+            .iter()
+            .filter(|p| directive(p).is_none())
+            .map(strip_directives)
+            .collect();
+        return Ok(());
+    }
     for p in patch {
-        let directive = p.get("$patch").and_then(Value::as_str);
-        if directive == Some("replace") {
-            items.clear();
-            continue;
-        }
-        let pk = p.get(key);
-        let pos = pk.and_then(|pk| items.iter().position(|i| i.get(key) == Some(pk)));
-        match (directive, pos) {
-            (Some("delete"), Some(i)) => {
-                items.remove(i);
+        match directive(p).as_deref() {
+            Some("delete") => {
+                let pk = p.get(key);
+                items.retain(|i| pk.is_none() || i.get(key) != pk);
             }
-            (Some("delete"), None) => {}
-            (_, Some(i)) => smp_value(&mut items[i], p, field, parent)?,
-            (_, None) => items.push(strip_directives(p)),
+            Some(other) => return Err(format!("unknown patch type: {other}")),
+            None => {}
         }
     }
+    let original = items.clone();
+    let plain: Vec<Value> = patch
+        .iter()
+        .filter(|p| directive(p).is_none())
+        .cloned()
+        .collect();
+    for p in &plain {
+        let pk = p.get(key);
+        match pk.and_then(|pk| items.iter().position(|i| i.get(key) == Some(pk))) {
+            Some(i) => smp_value(&mut items[i], p, field, parent)?,
+            None => items.push(strip_directives(p)),
+        }
+    }
+    let patch_order = order.unwrap_or(&plain);
+    *items = order::normalize(std::mem::take(items), patch_order, &original, Some(key));
     Ok(())
 }
 
@@ -305,7 +347,11 @@ mod tests {
             t["spec"]["containers"],
             json!([{"name": "a", "args": ["3"]}])
         );
-        assert_eq!(t["metadata"]["finalizers"], json!(["x", "y"]));
+        assert_eq!(
+            t["metadata"]["finalizers"],
+            json!(["y", "x"]),
+            "items the patch names come before the server's, as upstream orders them"
+        );
         let p = json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["x"]}});
         strategic_merge(&mut t, &p).unwrap();
         assert_eq!(t["metadata"]["finalizers"], json!(["y"]));

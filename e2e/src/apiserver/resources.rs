@@ -69,6 +69,8 @@ pub struct ResourceDef {
     pub custom: bool,
     /// Whether this version is the storage version.
     pub storage_version: bool,
+    /// A CRD version's `selectableFields`, as field labels (`spec.color`).
+    pub selectable_fields: Vec<String>,
 }
 
 // === impl ResourceDef ===
@@ -128,6 +130,7 @@ fn builtin(
         storage: (group.into(), plural.into()),
         custom: false,
         storage_version: true,
+        selectable_fields: vec![],
     }
 }
 
@@ -229,6 +232,16 @@ pub fn builtins() -> Vec<Arc<ResourceDef>> {
         ),
         deploy,
         rs,
+        builtin(
+            "apps",
+            "v1",
+            "controllerrevisions",
+            "ControllerRevision",
+            true,
+            &[],
+            false,
+            false,
+        ),
         builtin(
             "coordination.k8s.io",
             "v1",
@@ -360,6 +373,13 @@ pub fn defs_from_crd(crd: &Value) -> Vec<Arc<ResourceDef>> {
             storage: (group.clone(), plural.clone()),
             custom: true,
             storage_version: ver["storage"].as_bool().unwrap_or(false),
+            selectable_fields: ver["selectableFields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["jsonPath"].as_str())
+                .map(|p| p.trim_start_matches('.').to_string())
+                .collect(),
         }));
     }
     out

@@ -59,7 +59,13 @@ impl Filter {
             (EventType::Deleted, _, Some(true)) => EventType::Deleted,
             (EventType::Modified, true, Some(true)) => EventType::Modified,
             (EventType::Modified, true, _) => EventType::Added,
-            (EventType::Modified, false, Some(true)) => EventType::Deleted,
+            (EventType::Modified, false, Some(true)) => {
+                // Leaving the selector: the real watch cache sends the object as it was, the
+                // last state this watcher matched, stamped with the change's resourceVersion.
+                let mut old = present(&self.call.def, c.prev.as_deref()?);
+                old["metadata"]["resourceVersion"] = json!(c.rv.to_string());
+                return Some((EventType::Deleted, old));
+            }
             _ => return None,
         };
         Some((kind, now))
@@ -292,6 +298,9 @@ mod tests {
         let m = |now, prev| change(EventType::Modified, "ns", obj(now), Some(obj(prev)));
         assert_eq!(kind(m("x", "x")), Some(EventType::Modified));
         assert_eq!(kind(m("y", "x")), Some(EventType::Deleted));
+        let (_, gone) = f.event(&m("y", "x")).unwrap();
+        assert_eq!(gone["metadata"]["labels"]["app"], "x", "the old object");
+        assert_eq!(gone["metadata"]["resourceVersion"], "7");
         assert_eq!(kind(m("x", "y")), Some(EventType::Added));
         assert_eq!(kind(m("y", "y")), None);
         let d = change(EventType::Deleted, "ns", obj("x"), Some(obj("x")));

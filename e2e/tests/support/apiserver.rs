@@ -1,4 +1,5 @@
 //! Helpers shared by the apiserver_* tests: starting a server and raw HTTP requests.
+//! Self-contained, so a test may include this file alone.
 
 #![allow(dead_code)]
 
@@ -86,22 +87,6 @@ pub async fn raw(
         headers,
         body,
     }
-}
-
-/// Polls `f` every 20 ms until it returns true or `secs` pass.
-pub async fn eventually<F, Fut>(secs: u64, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while tokio::time::Instant::now() < deadline {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
 }
 
 /// The status code of a kube API error, or 0.

@@ -1,31 +1,29 @@
 //! Shared by the operator tests: a local control plane with the simulator, the CRDs
 //! installed, and optionally the controller running in-process.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
-
-use anyhow::{Context as _, Result, bail};
+use super::cluster::LocalCluster;
+use super::eventually::eventually;
+use anyhow::{Context as _, Result};
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::runtime::watcher;
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 use weir_crds::Rollout;
 use weir_crds::rollout::Phase;
-use weir_e2e::apiserver::{Handle, LocalApiServer, Options};
-use weir_e2e::simulator::{Simulator, SimulatorOptions};
-use weir_operator::checks::CheckSource;
+use weir_e2e::simulator::SimulatorOptions;
+use weir_operator::analysis::{Analyst, MetricsSource};
 use weir_operator::controller::{self, Config, Context};
 use weir_operator::metrics::Metrics;
 
-/// A local API server and simulator, and the in-process controller if one was started.
+/// A [`LocalCluster`] with the CRDs installed, and the in-process controller if one was
+/// started.
 pub struct Cluster {
-    /// The API server.
-    pub server: Handle,
-    _sim: Simulator,
+    /// The API server, simulator and address blocks.
+    pub local: LocalCluster,
     /// A client of the API server.
     pub client: Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -37,6 +35,13 @@ impl Cluster {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+impl std::ops::Deref for Cluster {
+    type Target = LocalCluster;
+    fn deref(&self) -> &LocalCluster {
+        &self.local
     }
 }
 
@@ -57,16 +62,17 @@ pub async fn install_crds(client: &Client) -> Result<()> {
     Ok(())
 }
 
-/// Starts a cluster on 127.<octet>.x pods; with `checks`, also the controller in-process.
-pub async fn start(octet: u8, checks: Option<Arc<dyn CheckSource>>) -> Result<Cluster> {
-    start_with(octet, checks, false).await
+/// Starts a cluster with the CRDs; with a metrics `source`, also the controller in-process.
+pub async fn start(source: Option<Arc<dyn MetricsSource>>) -> Result<Cluster> {
+    start_with(source, false, |_| {}).await
 }
 
-/// [`start`], with the namespace gateway on or off.
+/// [`start`], with the namespace gateway on or off and the simulator options adjusted by
+/// `configure` (for example to hand it the `weir-proxy` binary the gateway pods run).
 pub async fn start_with(
-    octet: u8,
-    checks: Option<Arc<dyn CheckSource>>,
+    source: Option<Arc<dyn MetricsSource>>,
     gateway: bool,
+    configure: impl FnOnce(&mut SimulatorOptions),
 ) -> Result<Cluster> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -74,27 +80,19 @@ pub async fn start_with(
         )
         .with_test_writer()
         .try_init();
-    let server = LocalApiServer::start(Options::default()).await?;
-    let client = server.client().await?;
-    install_crds(&client).await?;
-    let sim = Simulator::start(
-        client.clone(),
-        SimulatorOptions {
-            pod_cidr: (Ipv4Addr::new(127, octet, 0, 0), 16),
-            service_cidr: (Ipv4Addr::new(127, octet + 1, 0, 0), 16),
-            kubeconfig: Some(server.kubeconfig_path().to_path_buf()),
-            resync: Duration::from_secs(1),
-            ..SimulatorOptions::default()
-        },
-    )
+    let local = LocalCluster::start(|opts| {
+        opts.resync = Duration::from_secs(1);
+        configure(opts);
+    })
     .await?;
+    let client = local.client.clone();
+    install_crds(&client).await?;
     let mut cluster = Cluster {
-        server,
-        _sim: sim,
+        local,
         client: client.clone(),
         stop: None,
     };
-    if let Some(checks) = checks {
+    if let Some(source) = source {
         let config = Config {
             gateway,
             gateway_image: "weir-proxy:test".into(),
@@ -103,7 +101,7 @@ pub async fn start_with(
         let ctx = Arc::new(Context::new(
             client,
             Arc::new(Metrics::default()),
-            checks,
+            Arc::new(Analyst::only(source)),
             config,
             Some("test".into()),
         ));
@@ -144,33 +142,15 @@ spec:
     .unwrap()
 }
 
-/// Polls until `f` returns Some, for at most `secs` seconds.
-pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return Ok(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("timed out after {secs}s waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The Rollout `foobar`'s phase.
 pub async fn phase(api: &Api<Rollout>) -> Option<Phase> {
     api.get("foobar").await.ok()?.status?.phase
 }
 
-/// Records every distinct backend list the TrafficSplit takes.
 /// Every distinct backend list a TrafficSplit took, in order.
 pub type SplitHistory = Arc<Mutex<Vec<Vec<(String, i64)>>>>;
 
+/// Records every distinct backend list the TrafficSplits of `default` take.
 pub fn record_splits(client: &Client) -> SplitHistory {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let api: Api<DynamicObject> =
@@ -218,7 +198,15 @@ pub fn image_patch(image: &str) -> serde_json::Value {
 /// Waits up to `secs` for the Rollout `foobar` to reach `want`.
 pub async fn wait_phase(rollouts: &Api<Rollout>, want: Phase, secs: u64, what: &str) -> Result<()> {
     eventually(secs, what, || async {
-        (phase(rollouts).await == Some(want)).then_some(())
+        let status = rollouts.get("foobar").await?.status.unwrap_or_default();
+        anyhow::ensure!(
+            status.phase == Some(want),
+            "phase {:?} at step {:?}: {:?}",
+            status.phase,
+            status.current_step,
+            status.message
+        );
+        Ok(())
     })
     .await
 }
@@ -262,7 +250,9 @@ where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
     eventually(secs, &format!("{name} deleted"), || async {
-        api.get_opt(name).await.ok()?.is_none().then_some(())
+        let found = api.get_opt(name).await?;
+        anyhow::ensure!(found.is_none(), "{name} still exists");
+        Ok(())
     })
     .await
 }

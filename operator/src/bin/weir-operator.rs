@@ -1,15 +1,21 @@
-//! `weir-operator`: the Rollout controller. Only the holder of the Lease writes.
+//! `weir-operator`: the Rollout controller and the TrafficMetrics API server. Every replica
+//! serves the metrics API; only the holder of the Lease runs the controller.
 
 use anyhow::Context as _;
 use clap::Parser;
 use kube_lease_manager::LeaseManagerBuilder;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use weir_crds::rollout::Verdict;
-use weir_operator::checks::{CheckSource, FixedVerdict, NoMetrics};
+use weir_operator::analysis::{Analyst, TrafficMetricsSource};
 use weir_operator::controller::{self, Config, Context};
 use weir_operator::metrics::{self, Metrics};
+use weir_operator::metrics_api::{self, Certificate, scrape::ScrapeConfig, store::Limits};
+
+fn duration(text: &str) -> Result<Duration, String> {
+    weir_crds::duration::parse_duration("the value", text).map_err(|e| e.to_string())
+}
 
 /// Weir's Rollout controller.
 #[derive(Parser, Debug)]
@@ -36,12 +42,43 @@ struct Args {
     /// Seconds a Lease stays valid without renewal.
     #[arg(long, default_value_t = 15)]
     lease_seconds: u64,
+    /// Seconds a metrics source may take to answer before the check is an Error.
+    #[arg(long, default_value_t = 10)]
+    source_timeout_seconds: u64,
+    /// The TrafficMetrics API's HTTPS address.
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    metrics_api_addr: SocketAddr,
+    /// Do not serve the TrafficMetrics API (and do not scrape the gateways).
+    #[arg(long)]
+    no_metrics_api: bool,
+    /// The TrafficMetrics API's certificate chain (PEM); without it a self-signed one is made
+    /// and the APIService needs `insecureSkipTLSVerify: true`.
+    #[arg(long, requires = "tls_private_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// The private key of --tls-cert-file (PEM).
+    #[arg(long, requires = "tls_cert_file")]
+    tls_private_key_file: Option<PathBuf>,
+    /// Names in the self-signed certificate (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "weir-metrics,localhost")]
+    self_signed_names: Vec<String>,
+    /// How often every gateway pod's /metrics is scraped (such as 2s or 500ms).
+    #[arg(long, value_parser = duration, default_value = "2s")]
+    scrape_interval: Duration,
+    /// How long one scrape may take.
+    #[arg(long, value_parser = duration, default_value = "1s")]
+    scrape_timeout: Duration,
+    /// How long scraped points are kept; also the longest window the API serves.
+    #[arg(long, value_parser = duration, default_value = "15m")]
+    metrics_retention: Duration,
+    /// Most series kept; beyond it new series are dropped (and counted).
+    #[arg(long, default_value_t = 200_000)]
+    max_series: usize,
+    /// How often the request-header settings (kube-system/extension-apiserver-authentication) are read.
+    #[arg(long, value_parser = duration, default_value = "30s")]
+    auth_refresh: Duration,
     /// Reconcile every Rollout at least this often (seconds).
     #[arg(long, default_value_t = 300)]
     resync_seconds: u64,
-    /// Judge every check with this verdict (Pass or Fail) instead of metrics; for tests and demos.
-    #[arg(long, hide = true)]
-    fixed_verdict: Option<String>,
 }
 
 #[tokio::main]
@@ -53,17 +90,52 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let client = kube::Client::try_default()
+    let kube_config = kube::Config::infer()
         .await
         .context("no Kubernetes configuration")?;
+    let client = kube::Client::try_from(kube_config.clone()).context("a Kubernetes client")?;
     let metrics = Arc::new(Metrics::default());
     tokio::spawn(metrics::serve(args.metrics_addr, metrics.clone()));
-    let checks: Arc<dyn CheckSource> = match args.fixed_verdict.as_deref() {
-        None => Arc::new(NoMetrics),
-        Some("Pass") => Arc::new(FixedVerdict(Verdict::Pass)),
-        Some("Fail") => Arc::new(FixedVerdict(Verdict::Fail)),
-        Some(other) => anyhow::bail!("--fixed-verdict {other:?}: use Pass or Fail"),
+    let _metrics_api = if args.no_metrics_api {
+        None
+    } else {
+        let certificate = match (&args.tls_cert_file, &args.tls_private_key_file) {
+            (Some(cert), Some(key)) => Certificate::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ => Certificate::SelfSigned(args.self_signed_names.clone()),
+        };
+        let max_points = (args.metrics_retention.as_millis()
+            / args.scrape_interval.as_millis().max(1)) as usize
+            + 2;
+        let config = metrics_api::Config {
+            addr: args.metrics_api_addr,
+            certificate,
+            scrape: ScrapeConfig {
+                interval: args.scrape_interval,
+                timeout: args.scrape_timeout,
+            },
+            limits: Limits {
+                retention: args.metrics_retention,
+                max_points,
+                max_series: args.max_series,
+            },
+            auth_refresh: args.auth_refresh,
+        };
+        let running = metrics_api::start(client.clone(), config, metrics.clone())
+            .await
+            .context("cannot start the TrafficMetrics API")?;
+        println!("TrafficMetrics API listening on {}", running.addr);
+        Some(running)
     };
+    let analyst = Arc::new(Analyst::new(
+        Arc::new(
+            TrafficMetricsSource::from_config(kube_config)
+                .context("a Kubernetes client for TrafficMetrics")?,
+        ),
+        Duration::from_secs(args.source_timeout_seconds),
+    ));
     let identity = args
         .identity
         .clone()
@@ -76,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
     let ctx = Arc::new(Context::new(
         client.clone(),
         metrics,
-        checks,
+        analyst,
         config,
         Some(identity.clone()),
     ));

@@ -123,3 +123,32 @@ fn gateway_runs_the_proxy_image_with_its_namespace() {
         Some("shop")
     );
 }
+
+#[test]
+fn controller_revision_keeps_the_template_at_its_rollout_path() {
+    let ro = rollout();
+    let hash = template_hash(&ro.spec.template);
+    let cr = controller_revision(&ro, 4, &hash).unwrap();
+    assert_eq!(cr.metadata.name.as_deref(), Some("foobar-v4"));
+    assert_eq!(cr.revision, Some(4));
+    assert_eq!(
+        cr.metadata.labels.clone().unwrap()[REVISION_LABEL],
+        "4".to_string()
+    );
+    assert_eq!(
+        cr.metadata.annotations.unwrap()[TEMPLATE_HASH_ANNOTATION],
+        hash
+    );
+    let data = cr.data.0;
+    let back: k8s_openapi::api::core::v1::PodTemplateSpec =
+        serde_json::from_value(data["spec"]["template"].clone()).unwrap();
+    assert_eq!(template_hash(&back), hash, "the template round-trips");
+}
+
+#[test]
+fn history_keeps_the_newest_ten_and_never_stable_or_canary() {
+    let all: Vec<i64> = (1..=14).collect();
+    assert_eq!(history_to_prune(&all, &[13, 14]), vec![2, 1]);
+    assert_eq!(history_to_prune(&all, &[1, 14]), vec![3, 2]);
+    assert!(history_to_prune(&[1, 2, 3], &[3]).is_empty());
+}

@@ -3,7 +3,7 @@
 use super::{Context, Error, FIELD_MANAGER, kube_err, observe, split_resource};
 use crate::children;
 use crate::plan::{Action as PlanAction, Plan, plan, revision_name, template_hash};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment};
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
@@ -68,6 +68,8 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
     let splits: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), ns, &split_resource());
+    let revisions: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), ns);
+    let mut prune_history = false;
     for action in &p.actions {
         tracing::info!(?action, "applying");
         match action {
@@ -95,6 +97,20 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
                     .patch(&rev, &apply, &Patch::Apply(&s))
                     .await
                     .map_err(kube_err(format!("apply Service {rev}")))?;
+                let history = children::controller_revision(
+                    rollout,
+                    *revision,
+                    &template_hash(&rollout.spec.template),
+                )
+                .map_err(|source| Error::Json {
+                    what: format!("ControllerRevision {rev}"),
+                    source,
+                })?;
+                revisions
+                    .patch(&rev, &apply, &Patch::Apply(&history))
+                    .await
+                    .map_err(kube_err(format!("apply ControllerRevision {rev}")))?;
+                prune_history = true;
             }
             PlanAction::ScaleRevision { revision, replicas } => {
                 let rev = revision_name(&name, *revision);
@@ -123,6 +139,9 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
             }
         }
     }
+    if prune_history {
+        prune(&revisions, rollout, p).await?;
+    }
     let reference = rollout.object_ref(&());
     for e in &p.events {
         let event = Event {
@@ -142,6 +161,35 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
         }
     }
     write_status(rollout, ctx, ns, p).await
+}
+
+/// Deletes the ControllerRevisions beyond the history limit (never stable's or canary's).
+async fn prune(
+    revisions: &Api<ControllerRevision>,
+    rollout: &Rollout,
+    p: &Plan,
+) -> Result<(), Error> {
+    let selector = ListParams::default().labels(&format!(
+        "{}={}",
+        children::ROLLOUT_LABEL,
+        rollout.name_any()
+    ));
+    let kept: Vec<i64> = revisions
+        .list(&selector)
+        .await
+        .map_err(kube_err("list ControllerRevisions"))?
+        .items
+        .iter()
+        .filter_map(|r| r.revision)
+        .collect();
+    let keep: Vec<i64> = [p.status.stable_revision, p.status.canary_revision]
+        .into_iter()
+        .flatten()
+        .collect();
+    for revision in children::history_to_prune(&kept, &keep) {
+        delete_opt(revisions, &revision_name(&rollout.name_any(), revision)).await?;
+    }
+    Ok(())
 }
 
 /// The Event's `action`: the reason plus a hash of the message. The recorder folds Events

@@ -2,7 +2,7 @@
 
 use super::{Context, Error, kube_err, split_resource};
 use crate::children::{REVISION_LABEL, ROLLOUT_LABEL, TEMPLATE_HASH_ANNOTATION, split_name};
-use crate::plan::{Observed, RevisionState, check_due, revision_name, template_hash};
+use crate::plan::{Observed, RevisionState, check_due, template_hash};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::jiff::Timestamp;
@@ -92,8 +92,8 @@ pub async fn gather(
     if check_due(rollout, now)
         && let Some(canary) = rollout.status.as_ref().and_then(|s| s.canary_revision)
     {
-        let service = revision_name(&name, canary);
-        observed.check = Some(ctx.checks.check(rollout, &service, now).await);
+        let stable = rollout.status.as_ref().and_then(|s| s.stable_revision);
+        observed.check = Some(ctx.analyst.check(rollout, canary, stable, now).await);
     }
     Ok(observed)
 }

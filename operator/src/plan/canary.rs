@@ -26,6 +26,17 @@ enum StepOutcome {
 pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary: i64) {
     let replicas = p.rollout.spec.replicas;
     p.scale_revision(stable, replicas);
+    // During a canary, Available speaks of stable; it must not keep claiming "all traffic".
+    if p.available(stable) {
+        let msg = format!(
+            "Stable revision {} is available",
+            revision_name(p.name(), stable)
+        );
+        p.set_condition("Available", true, "RevisionAvailable", &msg);
+    } else {
+        let msg = p.waiting_message(stable);
+        p.set_condition("Available", false, "RevisionUnavailable", &msg);
+    }
     if p.status.abort {
         abort(p, stable, canary, "AbortedByUser", "Aborted by request");
         return;
@@ -132,7 +143,12 @@ fn run_step(
         if from == w {
             return StepOutcome::Advance;
         }
-        let message = format!("Canary weight {from} → {w} (step {}/{n})", i + 1);
+        // The revision is named so Events of different revisions never fold into one series.
+        let message = format!(
+            "Canary weight {from} → {w} (step {}/{n}): {} takes {w}% of traffic",
+            i + 1,
+            revision_name(p.name(), canary)
+        );
         p.event(false, "WeightChanged", message);
         return StepOutcome::AdvanceThenYield;
     }
@@ -266,11 +282,17 @@ fn fold_check(p: &mut Planner<'_>, settings: &Settings, check: &AnalysisResult) 
         Verdict::Fail => {
             a.failures += 1;
             a.consecutive_errors = 0;
-            let text = format!(
-                "{message} (failure {} of {} tolerated)",
-                a.failures, settings.failure_limit
-            );
-            if a.failures > settings.failure_limit as i32 {
+            let limit = settings.failure_limit;
+            let over = a.failures > limit as i32;
+            let text = if over {
+                format!(
+                    "{message} (failure {}, over the {limit} tolerated)",
+                    a.failures
+                )
+            } else {
+                format!("{message} (failure {} of {limit} tolerated)", a.failures)
+            };
+            if over {
                 p.status.abort = true;
             }
             (true, "AnalysisFailed", text)
@@ -339,7 +361,8 @@ fn abort(p: &mut Planner<'_>, stable: i64, canary: i64, reason: &str, message: &
         .unwrap_or(text);
     p.status.phase = Some(Phase::Aborted);
     p.set_condition("Progressing", false, "RolloutAborted", &shown);
-    p.status.step_progress = None;
+    p.set_condition("Completed", false, "RolloutAborted", &shown);
+    // `stepProgress` keeps the step the canary stopped at, so the STEP column says where.
     p.status.message = Some(shown);
 }
 

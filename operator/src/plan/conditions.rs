@@ -48,6 +48,14 @@ pub fn is_true_with(conditions: &[Condition], type_: &str, message: &str) -> boo
         .any(|c| c.type_ == type_ && c.status == "True" && c.message == message)
 }
 
+/// The reason of a condition that is True.
+pub fn reason_of<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a str> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == "True")
+        .map(|c| c.reason.as_str())
+}
+
 /// Whether a condition is True.
 pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     conditions

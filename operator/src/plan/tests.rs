@@ -4,6 +4,7 @@
 
 mod fixtures;
 mod proptests;
+mod status_text;
 
 use super::*;
 use fixtures::*;
@@ -239,6 +240,20 @@ fn three_errors_in_a_row_pause_and_data_returning_resumes() {
     }
     assert_eq!(h.phase(), Phase::Paused);
     assert!(conditions::is_true(&h.status().conditions, "AnalysisError"));
+    // More errors while paused: each is its own AnalysisError Event, but no new Paused one.
+    h.tick(30);
+    h.check(Verdict::Error);
+    let p = h.step();
+    assert_eq!(
+        p.events.iter().map(|e| e.reason).collect::<Vec<_>>(),
+        ["AnalysisError"]
+    );
+    assert!(
+        h.status()
+            .message
+            .unwrap()
+            .contains("failed 4 times in a row")
+    );
     h.tick(30);
     h.check(Verdict::Inconclusive);
     let p = h.step();

@@ -7,7 +7,7 @@ use weir_crds::rollout::{AnalysisResult, RolloutStatus};
 /// What exists in the cluster for one Rollout, gathered by the controller.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observed {
-    /// The hash of `spec.template` (see [`template_hash`]).
+    /// The hash of `spec.template` (see [`super::template_hash`]).
     pub template_hash: String,
     /// The Rollout's Deployments, by revision.
     pub revisions: BTreeMap<i64, RevisionState>,

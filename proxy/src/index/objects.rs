@@ -13,11 +13,13 @@ use weir_crds::model::ObjectId;
 /// The label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
-/// A Service's ports.
+/// A Service's ports and labels.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServiceInfo {
     /// The ports in declaration order.
     pub ports: Vec<ServicePort>,
+    /// Its labels (for TrafficPolicy selectors).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// One Service port.
@@ -102,6 +104,7 @@ impl ServiceInfo {
     /// Decodes a Service.
     pub fn decode(id: &ObjectId, value: &Value) -> Result<Self, RejectError> {
         let svc: Service = decode(id, value)?;
+        let labels = svc.metadata.labels.clone().unwrap_or_default();
         let mut ports = Vec::new();
         for (i, p) in svc
             .spec
@@ -129,7 +132,7 @@ impl ServiceInfo {
                 target,
             });
         }
-        Ok(Self { ports })
+        Ok(Self { ports, labels })
     }
 }
 
@@ -257,14 +260,17 @@ pub fn deployment_of(replica_set: &str, pod_template_hash: Option<&str>) -> Stri
     }
 }
 
-/// The kind of a built-in object, from its `kind` field.
-pub fn builtin_kind(kind: &str) -> Option<Kind> {
+/// The kind of an object the index keeps, from its `kind` field.
+pub fn kind_of(kind: &str) -> Option<Kind> {
     match kind {
         "Service" => Some(Kind::Service),
         "EndpointSlice" => Some(Kind::EndpointSlice),
         "Pod" => Some(Kind::Pod),
         "TrafficSplit" => Some(Kind::TrafficSplit),
         "HTTPRouteGroup" => Some(Kind::HttpRouteGroup),
+        "TCPRoute" => Some(Kind::TcpRoute),
+        "TrafficTarget" => Some(Kind::TrafficTarget),
+        "TrafficPolicy" => Some(Kind::TrafficPolicy),
         _ => None,
     }
 }

@@ -43,6 +43,7 @@ fn route(snap: &Snapshot, host: &str, headers: &HeaderMap) -> Result<String, Pro
     let mut rng = StdRng::seed_from_u64(1);
     snap.decide(&key, host, req, &mut rng)
         .map(|d| d.backend.name.clone())
+        .map_err(|u| u.error)
 }
 
 #[test]
@@ -200,6 +201,6 @@ fn the_backend_port_follows_the_root_port() {
     ] {
         let key = parse_host(host, "prod").unwrap();
         let d = snap.decide(&key, host, req, &mut rng).unwrap();
-        assert_eq!(d.port.addrs[0].port(), want, "{host}");
+        assert_eq!(d.port.endpoints[0].addr.port(), want, "{host}");
     }
 }

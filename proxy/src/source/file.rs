@@ -3,7 +3,7 @@
 use super::Publisher;
 use crate::error::Error;
 use crate::index::Kind;
-use crate::index::objects::builtin_kind;
+use crate::index::objects::kind_of;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -42,7 +42,7 @@ pub fn load(publisher: &mut Publisher, objects: &[Value]) {
         Kind::ALL.iter().map(|k| (*k, Vec::new())).collect();
     for o in objects {
         let kind = o.get("kind").and_then(Value::as_str).unwrap_or("");
-        match builtin_kind(kind) {
+        match kind_of(kind) {
             Some(k) => by_kind.entry(k).or_default().push(o.clone()),
             None => tracing::debug!(kind, "ignoring an object of a kind the proxy does not use"),
         }

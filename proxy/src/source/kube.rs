@@ -21,6 +21,9 @@ pub fn api_resource(kind: Kind) -> ApiResource {
         Kind::Pod => ("", "v1", "pods"),
         Kind::TrafficSplit => ("split.smi-spec.io", "v1alpha4", "trafficsplits"),
         Kind::HttpRouteGroup => ("specs.smi-spec.io", "v1alpha4", "httproutegroups"),
+        Kind::TcpRoute => ("specs.smi-spec.io", "v1alpha4", "tcproutes"),
+        Kind::TrafficTarget => ("access.smi-spec.io", "v1alpha3", "traffictargets"),
+        Kind::TrafficPolicy => ("weir.dev", "v1alpha1", "trafficpolicies"),
     };
     ApiResource {
         group: group.into(),
@@ -37,15 +40,17 @@ pub fn api_resource(kind: Kind) -> ApiResource {
 
 /// Watches every kind and feeds the publisher until `shutdown`.
 ///
-/// Nothing is published until Services and EndpointSlices have both been listed once, so
-/// `/ready` does not report a half-empty route table.
+/// Nothing is published until every kind has been listed once, or its watch has failed
+/// (a CRD that is not installed delays only its own kind): `/ready` then reports neither a
+/// half-empty route table nor access control that has not seen its TrafficTargets yet.
+/// Services and EndpointSlices must always be listed first.
 pub async fn run(
     client: kube::Client,
     namespace: Option<String>,
     mut publisher: Publisher,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let (tx, mut rx) = mpsc::channel::<(Kind, Event<DynamicObject>)>(1024);
+    let (tx, mut rx) = mpsc::channel::<(Kind, Watched)>(1024);
     for kind in Kind::ALL {
         let ar = api_resource(kind);
         let api: Api<DynamicObject> = match &namespace {
@@ -63,80 +68,111 @@ pub async fn run(
                     () = shutdown.cancelled() => return,
                     next = stream.next() => next,
                 };
-                match next {
-                    Some(Ok(event)) => {
-                        if tx.send((kind, event)).await.is_err() {
-                            return;
-                        }
-                    }
+                let watched = match next {
+                    Some(Ok(event)) => Watched::Event(Box::new(event)),
                     Some(Err(e)) => {
-                        tracing::warn!(kind = kind.as_str(), error = %e, "watch failed; retrying with backoff")
+                        tracing::warn!(kind = kind.as_str(), error = %e, "watch failed; retrying with backoff");
+                        Watched::Failed
                     }
                     None => return,
+                };
+                if tx.send((kind, watched)).await.is_err() {
+                    return;
                 }
             }
         });
     }
     drop(tx);
 
-    let mut buffers: HashMap<Kind, Vec<Value>> = HashMap::new();
-    let mut synced: HashSet<Kind> = HashSet::new();
+    let mut state = Synced::default();
     loop {
         let first = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             first = rx.recv() => first,
         };
         let Some(first) = first else { return Ok(()) };
-        let mut changed = handle(&mut publisher, &mut buffers, &mut synced, first);
+        let was_ready = state.ready();
+        let mut changed = state.handle(&mut publisher, first);
         // Coalesce a burst of events into one snapshot.
         for _ in 0..1024 {
             match rx.try_recv() {
-                Ok(event) => changed |= handle(&mut publisher, &mut buffers, &mut synced, event),
+                Ok(event) => changed |= state.handle(&mut publisher, event),
                 Err(_) => break,
             }
         }
-        let ready = synced.contains(&Kind::Service) && synced.contains(&Kind::EndpointSlice);
-        if changed && ready {
+        let ready = state.ready();
+        if ready && (changed || !was_ready) {
             publisher.publish();
         }
     }
 }
 
-/// Applies one watch event; returns whether the index changed.
-fn handle(
-    publisher: &mut Publisher,
-    buffers: &mut HashMap<Kind, Vec<Value>>,
-    synced: &mut HashSet<Kind>,
-    (kind, event): (Kind, Event<DynamicObject>),
-) -> bool {
-    match event {
-        Event::Apply(obj) => {
-            if let Some(v) = to_value(kind, &obj) {
-                publisher.apply(kind, &v);
+/// What a watcher task reports.
+enum Watched {
+    /// A watch event.
+    Event(Box<Event<DynamicObject>>),
+    /// The watch failed (it retries with backoff).
+    Failed,
+}
+
+/// Which kinds have been listed (or have failed), and the objects of lists in progress.
+#[derive(Default)]
+struct Synced {
+    buffers: HashMap<Kind, Vec<Value>>,
+    synced: HashSet<Kind>,
+    failed: HashSet<Kind>,
+}
+
+// === impl Synced ===
+
+impl Synced {
+    /// Whether a first snapshot may be published.
+    fn ready(&self) -> bool {
+        self.synced.contains(&Kind::Service)
+            && self.synced.contains(&Kind::EndpointSlice)
+            && Kind::ALL
+                .iter()
+                .all(|k| self.synced.contains(k) || self.failed.contains(k))
+    }
+
+    /// Applies one watch event; returns whether the index changed.
+    fn handle(&mut self, publisher: &mut Publisher, (kind, watched): (Kind, Watched)) -> bool {
+        let event = match watched {
+            Watched::Event(e) => *e,
+            Watched::Failed => {
+                self.failed.insert(kind);
+                return false;
             }
-            true
-        }
-        Event::Delete(obj) => {
-            let ns = obj.metadata.namespace.clone().unwrap_or_default();
-            let name = obj.metadata.name.clone().unwrap_or_default();
-            publisher.delete(kind, &ns, &name);
-            true
-        }
-        Event::Init => {
-            buffers.insert(kind, Vec::new());
-            false
-        }
-        Event::InitApply(obj) => {
-            if let Some(v) = to_value(kind, &obj) {
-                buffers.entry(kind).or_default().push(v);
+        };
+        match event {
+            Event::Apply(obj) => {
+                if let Some(v) = to_value(kind, &obj) {
+                    publisher.apply(kind, &v);
+                }
+                true
             }
-            false
-        }
-        Event::InitDone => {
-            let objects = buffers.remove(&kind).unwrap_or_default();
-            publisher.reset(kind, &objects);
-            synced.insert(kind);
-            true
+            Event::Delete(obj) => {
+                let ns = obj.metadata.namespace.clone().unwrap_or_default();
+                let name = obj.metadata.name.clone().unwrap_or_default();
+                publisher.delete(kind, &ns, &name);
+                true
+            }
+            Event::Init => {
+                self.buffers.insert(kind, Vec::new());
+                false
+            }
+            Event::InitApply(obj) => {
+                if let Some(v) = to_value(kind, &obj) {
+                    self.buffers.entry(kind).or_default().push(v);
+                }
+                false
+            }
+            Event::InitDone => {
+                let objects = self.buffers.remove(&kind).unwrap_or_default();
+                publisher.reset(kind, &objects);
+                self.synced.insert(kind);
+                true
+            }
         }
     }
 }

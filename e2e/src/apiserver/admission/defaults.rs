@@ -1,31 +1,11 @@
 //! Kind-specific defaults and checks applied on create: Services, Secrets, Pods, CRDs...
 
-use super::{CLUSTER_IP_BASE, invalid, now};
+use super::{invalid, now};
 use crate::apiserver::State;
+use crate::apiserver::defaulting::{self, service};
 use crate::apiserver::error::ApiError;
 use crate::apiserver::resources::ResourceDef;
 use serde_json::{Value, json};
-
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 /// Kind-specific defaults and checks on create.
 pub fn create_defaults(
@@ -47,22 +27,11 @@ pub fn create_defaults(
             }
         }
         ("", "Pod") => {
-            let sa = obj["spec"]["serviceAccountName"]
-                .as_str()
-                .unwrap_or("default")
-                .to_string();
-            if obj["spec"].is_object() {
-                obj["spec"]["serviceAccountName"] = json!(sa);
-                obj["spec"]["serviceAccount"] = json!(sa);
-            }
+            defaulting::pod_admission(obj);
             obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
         }
-        ("", "Service") => service_defaults(state, obj),
-        ("", "Secret") => secret_defaults(obj),
+        ("", "Service") => service::allocate(state, obj, None),
         ("apps", "Deployment" | "ReplicaSet") => {
-            if obj["spec"].is_object() && obj["spec"]["replicas"].is_null() {
-                obj["spec"]["replicas"] = json!(1);
-            }
             obj["status"] = json!({});
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => crd_accept(def, obj, name)?,
@@ -73,61 +42,6 @@ pub fn create_defaults(
         _ => {}
     }
     Ok(())
-}
-
-fn service_defaults(state: &mut State, obj: &mut Value) {
-    let spec = &mut obj["spec"];
-    if !spec.is_object() {
-        *spec = json!({});
-    }
-    let ty = spec["type"].as_str().unwrap_or("ClusterIP").to_string();
-    spec["type"] = json!(ty);
-    if spec["sessionAffinity"].is_null() {
-        spec["sessionAffinity"] = json!("None");
-    }
-    if ty != "ExternalName" && spec["clusterIP"].as_str().is_none_or(str::is_empty) {
-        let n = state.next_cluster_ip;
-        state.next_cluster_ip = state.next_cluster_ip.wrapping_add(1);
-        let ip = format!(
-            "{}.{}.{}.{}",
-            CLUSTER_IP_BASE[0],
-            CLUSTER_IP_BASE[1],
-            (n >> 8) & 0xff,
-            n & 0xff
-        );
-        spec["clusterIP"] = json!(ip);
-    }
-    if let Some(ip) = spec["clusterIP"].as_str().map(str::to_string) {
-        spec["clusterIPs"] = json!([ip]);
-    }
-    if let Some(ports) = spec["ports"].as_array_mut() {
-        for p in ports.iter_mut().filter(|p| p.is_object()) {
-            if p["protocol"].is_null() {
-                p["protocol"] = json!("TCP");
-            }
-            if p["targetPort"].is_null() {
-                p["targetPort"] = p["port"].clone();
-            }
-        }
-    }
-    obj["status"] = json!({"loadBalancer": {}});
-}
-
-fn secret_defaults(obj: &mut Value) {
-    if obj["type"].is_null() {
-        obj["type"] = json!("Opaque");
-    }
-    if let Some(sd) = obj.get("stringData").and_then(Value::as_object).cloned() {
-        if !obj["data"].is_object() {
-            obj["data"] = json!({});
-        }
-        for (k, v) in sd {
-            obj["data"][k] = json!(base64(v.as_str().unwrap_or_default().as_bytes()));
-        }
-        if let Some(m) = obj.as_object_mut() {
-            m.remove("stringData");
-        }
-    }
 }
 
 /// Checks a CRD and sets its accepted names and Established/NamesAccepted conditions.
@@ -198,23 +112,4 @@ pub fn crd_accept(def: &ResourceDef, obj: &mut Value, name: &str) -> Result<(), 
         ]
     });
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_the_standard_alphabet() {
-        assert_eq!(base64(b"hello"), "aGVsbG8=");
-        assert_eq!(base64(b"hi!"), "aGkh");
-        assert_eq!(base64(b""), "");
-    }
-
-    #[test]
-    fn secrets_get_string_data_encoded() {
-        let mut s = json!({"stringData": {"k": "hello"}});
-        secret_defaults(&mut s);
-        assert_eq!(s, json!({"type": "Opaque", "data": {"k": "aGVsbG8="}}));
-    }
 }

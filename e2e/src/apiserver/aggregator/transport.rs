@@ -1,8 +1,9 @@
 //! One-shot HTTP/1.1 connections to aggregated API servers, over TCP or TLS.
 //!
-//! TLS does not verify the backend's certificate (as `insecureSkipTLSVerify: true`), and no
-//! client certificate is presented.
+//! TLS presents the front-proxy client certificate and verifies the backend against the
+//! APIService's `caBundle`, or not at all with `insecureSkipTLSVerify: true`.
 
+use super::{FrontProxy, Target, Verify};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -95,15 +96,45 @@ impl ServerCertVerifier for AcceptAnyCert {
     }
 }
 
-fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
+fn tls_config(verify: &Verify, front_proxy: &FrontProxy) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::pem::PemObject;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(
-        rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()?
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = match verify {
+        Verify::Skip => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
-            .with_no_client_auth(),
-    )
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider))),
+        Verify::Bundle { ca_pem, .. } => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(ca_pem) {
+                let cert = cert.map_err(|e| format!("the APIService caBundle: {e}"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("the APIService caBundle: {e}"))?;
+            }
+            if roots.is_empty() {
+                return Err(
+                    "x509: certificate signed by unknown authority (the APIService has no caBundle and insecureSkipTLSVerify is false)"
+                        .into(),
+                );
+            }
+            let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| e.to_string())?;
+            builder.with_webpki_verifier(verifier)
+        }
+    };
+    let (chain, key) = front_proxy
+        .client_identity()
+        .ok_or("the front-proxy client certificate does not parse")?;
+    builder
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| e.to_string())
 }
 
 async fn exchange<IO>(
@@ -129,30 +160,34 @@ where
     send.send_request(req).await.map_err(http)
 }
 
-/// Sends one request to `authority` (`host:port`) over `http` or `https`.
+/// Sends one request to `target` over `http`, or `https` as the front proxy.
 pub async fn send(
-    scheme: &str,
-    authority: &str,
+    target: &Target,
+    front_proxy: &FrontProxy,
     req: Request<Full<Bytes>>,
 ) -> Result<Response<Incoming>, TransportError> {
+    let authority = target.authority.as_str();
     let tcp = tokio::net::TcpStream::connect(authority)
         .await
         .map_err(|source| TransportError::Connect {
             addr: authority.to_string(),
             source,
         })?;
-    if scheme != "https" {
+    if target.scheme != "https" {
         return exchange(authority, tcp, req).await;
     }
     let tls_err = |message: String| TransportError::Tls {
         addr: authority.to_string(),
         message,
     };
-    let cfg = tls_config().map_err(|e| tls_err(e.to_string()))?;
-    let host = authority
-        .rsplit_once(':')
-        .map_or(authority, |(h, _)| h)
-        .trim_matches(['[', ']']);
+    let cfg = tls_config(&target.verify, front_proxy).map_err(tls_err)?;
+    let host = match &target.verify {
+        Verify::Bundle { server_name, .. } => server_name.as_str(),
+        Verify::Skip => authority
+            .rsplit_once(':')
+            .map_or(authority, |(h, _)| h)
+            .trim_matches(['[', ']']),
+    };
     let name = ServerName::try_from(host.to_string()).map_err(|e| tls_err(e.to_string()))?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
         .connect(name, tcp)

@@ -1,0 +1,135 @@
+//! A proxy in front of the local API server: it forwards every request (watches stream
+//! through) and first shows each one to the test's rule, which may stop it. The operator
+//! SIGKILL test uses it to kill the operator at an exact point: after its writes, before
+//! its status write.
+//!
+//! ```text
+//!  process under test ──kubeconfig──► ApiTap ──rule(method, path)──► Forward ─► API server
+//!                                                                  └► Refuse ─► 503 (never forwarded)
+//! ```
+
+use anyhow::{Context as _, Result};
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use parking_lot::Mutex;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use weir_e2e::apiserver::kubeconfig;
+
+/// What the tap does with one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Pass it to the API server.
+    Forward,
+    /// Answer 503 without passing it on.
+    Refuse,
+}
+
+/// Decides each request by method and path (with the query).
+pub type Rule = Box<dyn FnMut(&Method, &str) -> Verdict + Send>;
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+/// A running tap; it stops when dropped.
+pub struct ApiTap {
+    addr: SocketAddr,
+    kubeconfig: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+// === impl ApiTap ===
+
+impl ApiTap {
+    /// Listens on 127.0.0.1 (port 0), in front of the API server at `upstream`, and writes
+    /// a kubeconfig pointing at itself to `kubeconfig`.
+    pub async fn start(upstream: SocketAddr, kubeconfig: &Path, rule: Rule) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let yaml = serde_yaml::to_string(&kubeconfig::build(&format!("http://{addr}")))?;
+        std::fs::write(kubeconfig, yaml)
+            .with_context(|| format!("write {}", kubeconfig.display()))?;
+        let rule = Arc::new(Mutex::new(rule));
+        let client: Client<HttpConnector, Incoming> =
+            Client::builder(TokioExecutor::new()).build_http();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (rule, client) = (rule.clone(), client.clone());
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let verdict = (rule.lock())(req.method(), path_and_query(req.uri()));
+                    let client = client.clone();
+                    async move { Ok::<_, hyper::Error>(pass(&client, upstream, verdict, req).await) }
+                });
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            kubeconfig: kubeconfig.to_path_buf(),
+            task,
+        })
+    }
+
+    /// The kubeconfig that sends a client through the tap.
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// Where the tap listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for ApiTap {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn pass(
+    client: &Client<HttpConnector, Incoming>,
+    upstream: SocketAddr,
+    verdict: Verdict,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    if verdict == Verdict::Refuse {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "refused by the test's ApiTap",
+        );
+    }
+    let (mut parts, body) = req.into_parts();
+    let uri = format!("http://{upstream}{}", path_and_query(&parts.uri));
+    parts.uri = match uri.parse() {
+        Ok(uri) => uri,
+        Err(e) => return text(StatusCode::BAD_REQUEST, &format!("bad URI {uri}: {e}")),
+    };
+    match client.request(Request::from_parts(parts, body)).await {
+        Ok(rsp) => rsp.map(BodyExt::boxed),
+        Err(e) => text(StatusCode::BAD_GATEWAY, &format!("upstream: {e}")),
+    }
+}
+
+fn path_and_query(uri: &hyper::Uri) -> &str {
+    uri.path_and_query().map_or("/", |p| p.as_str())
+}
+
+fn text(code: StatusCode, msg: &str) -> Response<Body> {
+    let body = Full::new(Bytes::from(msg.to_string()))
+        .map_err(|never| match never {})
+        .boxed();
+    let mut rsp = Response::new(body);
+    *rsp.status_mut() = code;
+    rsp
+}
