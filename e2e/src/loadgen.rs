@@ -163,6 +163,7 @@ impl Conn {
         match tokio::time::timeout(self.opts.timeout, exchange).await {
             Ok(Ok((status, body))) => {
                 report.response(status, report::version_of(&body), since.elapsed());
+                report.failure_body(status, &body);
             }
             Ok(Err(_)) => {
                 self.sender = None;

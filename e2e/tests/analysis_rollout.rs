@@ -178,7 +178,17 @@ async fn a_stopped_prometheus_pauses_the_analysis_until_it_returns() -> Result<(
     .await?;
     println!("{}", outcome.describe);
     let paused = chaos.await??;
-    assert!(paused.contains("failed 3 times in a row"), "{paused}");
+    // The pause comes at the third error in a row; on a loaded machine the poll may first see
+    // it after a fourth or fifth, which the message then counts.
+    let errors_in_a_row = paused
+        .split("failed ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<u32>().ok());
+    assert!(
+        errors_in_a_row.is_some_and(|n| n >= 3) && paused.contains("times in a row"),
+        "{paused}"
+    );
     assert_eq!(outcome.phase, Phase::Healthy, "{}", outcome.describe);
     for reason in ["AnalysisError", "AnalysisResumed", "Promoted"] {
         assert!(

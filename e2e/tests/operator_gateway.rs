@@ -50,9 +50,10 @@ async fn measure(client: &ClientPod, target: SocketAddr) -> Result<(Report, u64)
         + report.errors.values().sum::<u64>();
     ensure!(
         failures == 0,
-        "{failures} of {REQUESTS} requests failed: statuses {:?}, errors {:?}",
+        "{failures} of {REQUESTS} requests failed: statuses {:?}, errors {:?}, bodies {:?}",
         report.by_status,
-        report.errors
+        report.errors,
+        report.failure_bodies
     );
     let versions: u64 = report.by_version.values().sum();
     ensure!(

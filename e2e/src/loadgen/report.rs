@@ -21,6 +21,8 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     /// Latencies of responses, in microseconds.
     pub latencies_us: Vec<u64>,
+    /// The first body seen for each status outside 2xx (cut to 300 bytes), to say why.
+    pub failure_bodies: BTreeMap<u16, String>,
 }
 
 /// Summary numbers of a run.
@@ -88,8 +90,20 @@ impl Report {
         *self.errors.entry(kind.to_string()).or_default() += 1;
     }
 
-    /// Adds another report's results to this one.
+    /// Keeps `body` as the example of `status` when it is the first failure of that status.
+    pub fn failure_body(&mut self, status: u16, body: &[u8]) {
+        if (200..300).contains(&status) || self.failure_bodies.contains_key(&status) {
+            return;
+        }
+        let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        self.failure_bodies.insert(status, text);
+    }
+
+    /// Adds another report's counts and samples to this one.
     pub fn merge(&mut self, other: Report) {
+        for (k, v) in other.failure_bodies {
+            self.failure_bodies.entry(k).or_insert(v);
+        }
         for (k, v) in other.by_status {
             *self.by_status.entry(k).or_default() += v;
         }
@@ -207,6 +221,21 @@ mod tests {
         assert_eq!(a.by_version, [("v1".into(), 1), ("v2".into(), 2)].into());
         assert_eq!(a.errors, [("connect".into(), 2)].into());
         assert_eq!(a.latencies_us.len(), 3);
+    }
+
+    #[test]
+    fn the_first_body_of_each_failing_status_is_kept_through_merges() {
+        let mut a = Report::default();
+        a.failure_body(200, b"fine");
+        a.failure_body(403, b"denied: no TrafficTarget");
+        a.failure_body(403, b"a later 403");
+        let mut b = Report::default();
+        b.failure_body(403, b"another run's 403");
+        b.failure_body(503, &[b'x'; 400]);
+        a.merge(b);
+        assert_eq!(a.failure_bodies.len(), 2, "{:?}", a.failure_bodies);
+        assert_eq!(a.failure_bodies[&403], "denied: no TrafficTarget");
+        assert_eq!(a.failure_bodies[&503].len(), 300);
     }
 
     #[test]
