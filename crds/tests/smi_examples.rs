@@ -225,3 +225,23 @@ fn deny_reasons_say_why() {
         "{reason}"
     );
 }
+
+#[test]
+fn the_briefs_target_is_in_force_with_its_one_rule_and_without_its_group_with_none() {
+    let policy = brief_policy();
+    let in_force = policy.rules_in_force();
+    assert_eq!(in_force.len(), 1, "{in_force:?}");
+    let (name, rules) = in_force.iter().next().unwrap();
+    assert!(name.starts_with("default/"), "{name}");
+    assert_eq!(*rules, 1);
+    // The same target before its HTTPRouteGroup arrives: listed, with no rule in force.
+    let targets: Vec<TrafficTarget> = fixture("access-control-v1alpha1.yaml")
+        .iter()
+        .filter_map(|doc| match normalise(doc, "default").unwrap() {
+            SmiObject::TrafficTarget(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    let without_group = AccessPolicy::new(targets, [], []);
+    assert_eq!(without_group.rules_in_force().get(name), Some(&0));
+}

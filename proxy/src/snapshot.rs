@@ -38,6 +38,9 @@ pub struct Snapshot {
     /// Every TrafficTarget with its route groups, for access decisions.
     #[serde(skip)]
     pub access: AccessPolicy,
+    /// Each TrafficTarget (`namespace/name`) in force with its number of rules in force, as
+    /// the admin config dump shows it.
+    pub traffic_targets: BTreeMap<String, usize>,
     /// Objects rejected as invalid; the last good version of each stays in use (but never
     /// for access control: a rejected TrafficTarget, HTTPRouteGroup or TCPRoute allows nothing).
     pub rejections: Vec<Rejection>,

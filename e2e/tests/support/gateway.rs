@@ -75,7 +75,8 @@ impl Gateway {
 
     /// Waits up to `secs` until the gateway's config splits root Service `root` of
     /// `namespace` exactly as `weights` (backend Service → relative weight), every backend
-    /// with a weight has a ready endpoint, and every one of `clients` is a known Pod.
+    /// with a weight has a ready endpoint, and every one of `clients` is a known Pod with a
+    /// TrafficTarget from [`ClientPod::allow`] in force.
     pub async fn wait_for_split(
         &self,
         namespace: &str,
@@ -95,6 +96,18 @@ impl Gateway {
                     "client Pod {} ({}) unknown to the gateway: {pod}",
                     client.name,
                     client.ip
+                );
+                // The TrafficTargets `ClientPod::allow` made must be in force with their rule
+                // (their route group seen too): watches of different kinds arrive in any order.
+                let prefix = format!("{}/{}-to-", client.namespace, client.name);
+                let targets = &config["traffic_targets"];
+                let in_force = targets.as_object().is_some_and(|t| {
+                    t.iter()
+                        .any(|(name, rules)| name.starts_with(&prefix) && rules.as_u64() >= Some(1))
+                });
+                ensure!(
+                    in_force,
+                    "no TrafficTarget {prefix}* with a rule in force at the gateway: {targets}"
                 );
             }
             Ok(())

@@ -129,6 +129,7 @@ pub(super) fn compile(objects: &Objects, registry: &mut Registry) -> Snapshot {
         generation: objects.generation,
         routes,
         pods_by_ip,
+        traffic_targets: access.rules_in_force(),
         access,
         rejections: objects.rejections.values().cloned().collect(),
         warnings,

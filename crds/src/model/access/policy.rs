@@ -177,6 +177,21 @@ impl AccessPolicy {
         &self.warnings
     }
 
+    /// Each TrafficTarget (`namespace/name`) with the number of its rules in force, that is
+    /// whose route group was found; a target at 0 allows nothing.
+    pub fn rules_in_force(&self) -> BTreeMap<String, usize> {
+        self.by_destination
+            .values()
+            .flatten()
+            .map(|t| {
+                (
+                    format!("{}/{}", t.target.id.namespace, t.target.id.name),
+                    t.rules.len(),
+                )
+            })
+            .collect()
+    }
+
     /// Whether any TrafficTarget names this destination (it is then enforced even under a
     /// permissive default).
     pub fn governs(&self, destination: &ServiceAccountRef) -> bool {
