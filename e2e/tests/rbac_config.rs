@@ -324,7 +324,6 @@ async fn kubectl_auth_can_i_agrees_with_the_roles() -> Result<()> {
         (op, &["create", "leases.coordination.k8s.io", "-n", "demo"], false),
         (op, &["get", "configmaps/extension-apiserver-authentication", "-n", "kube-system"], true),
         (op, &["get", "configmaps/other", "-n", "kube-system"], false),
-        (op, &["create", "tokenreviews.authentication.k8s.io"], true),
         (op, &["bind", "clusterroles.rbac.authorization.k8s.io/weir-gateway"], true),
         (op, &["bind", "clusterroles.rbac.authorization.k8s.io/cluster-admin"], false),
         (gw, &["watch", "trafficsplits.split.smi-spec.io", "-n", "demo"], true),

@@ -120,8 +120,22 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     if let Route::Resource(rp) = &route {
         if let Some(review) = auth::review::review_of(rp) {
             let method = req.method().clone();
-            return auth::review::handle(&shared, &user, review, rp, &method, req.into_body())
-                .await;
+            let content_type = req
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            return auth::review::handle(
+                &shared,
+                &user,
+                review,
+                rp,
+                &method,
+                &content_type,
+                req.into_body(),
+            )
+            .await;
         }
     }
     let reply = |v: Option<Value>| match v {

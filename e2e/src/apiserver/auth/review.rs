@@ -76,6 +76,7 @@ pub async fn handle(
     review: Review,
     rp: &ResourcePath,
     method: &http::Method,
+    content_type: &str,
     body: Incoming,
 ) -> Response<Body> {
     if *method != http::Method::POST || (rp.name.is_some() && review != Review::TokenRequest) {
@@ -85,12 +86,23 @@ pub async fn handle(
         Ok(b) => b,
         Err(e) => return error_response(&e),
     };
-    let obj: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return error_response(&ApiError::bad_request(format!(
-                "error decoding the body: {e}"
-            )));
+    let obj: Value = if content_type.contains("protobuf") {
+        match super::proto::decode_review(&body) {
+            Some(v) => v,
+            None => {
+                return error_response(&ApiError::bad_request(
+                    "error decoding the protobuf body: not a review this server answers",
+                ));
+            }
+        }
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                return error_response(&ApiError::bad_request(format!(
+                    "error decoding the body: {e}"
+                )));
+            }
         }
     };
     match answer(shared, user, review, rp, obj) {
