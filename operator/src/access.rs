@@ -65,6 +65,8 @@ pub const OPERATOR: &[Access] = &[
     // The TrafficMetrics API: the objects it describes and the pods it scrapes.
     any("", "pods", &["get", "list", "watch"]),
     any("", "namespaces", &["get", "list", "watch"]),
+    // The analysis reads the canary Deployment's figures through the aggregated API.
+    any("metrics.smi-spec.io", "deployments", &["get"]),
 ];
 
 /// Leader election, in the Lease's namespace.

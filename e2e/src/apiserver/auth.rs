@@ -23,7 +23,8 @@ use super::router::{ResourcePath, Route};
 use super::{Shared, State};
 use rbac::{Attributes, Binding, Policy, Role, UserInfo};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// The group every authenticated user is in.
 pub const AUTHENTICATED: &str = "system:authenticated";

@@ -117,26 +117,26 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     if let Some(target) = aggregator::target_for(&shared, &route) {
         return aggregator::proxy(&shared, target, &user, req).await;
     }
-    if let Route::Resource(rp) = &route {
-        if let Some(review) = auth::review::review_of(rp) {
-            let method = req.method().clone();
-            let content_type = req
-                .headers()
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string();
-            return auth::review::handle(
-                &shared,
-                &user,
-                review,
-                rp,
-                &method,
-                &content_type,
-                req.into_body(),
-            )
-            .await;
-        }
+    if let Route::Resource(rp) = &route
+        && let Some(review) = auth::review::review_of(rp)
+    {
+        let method = req.method().clone();
+        let content_type = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        return auth::review::handle(
+            &shared,
+            &user,
+            review,
+            rp,
+            &method,
+            &content_type,
+            req.into_body(),
+        )
+        .await;
     }
     let reply = |v: Option<Value>| match v {
         Some(v) => json_response(200, &v),
