@@ -18,6 +18,7 @@
 pub mod admission;
 pub mod aggregator;
 pub mod apply;
+pub mod auth;
 pub mod cel;
 pub mod codec;
 pub mod defaulting;
@@ -114,6 +115,8 @@ pub struct Shared {
     pub shutdown: signal::Receiver<bool>,
     /// The aggregation layer's front-proxy CA and client certificate.
     pub front_proxy: aggregator::FrontProxy,
+    /// ServiceAccount tokens issued by `TokenRequest`.
+    pub tokens: auth::Tokens,
 }
 
 /// Entry point: starts servers.
@@ -165,6 +168,7 @@ impl LocalApiServer {
             addr,
             shutdown,
             front_proxy,
+            tokens: auth::Tokens::default(),
         });
         let task = tokio::spawn(server::serve(listener, shared.clone()));
         tracing::info!(%addr, kubeconfig = %kubeconfig.display(), "local API server listening");
@@ -178,8 +182,12 @@ impl LocalApiServer {
 }
 
 fn write_kubeconfig(path: &Path, server: &str) -> Result<(), Error> {
-    let yaml = serde_yaml::to_string(&kubeconfig::build(server))
-        .map_err(|source| Error::Serialize { source })?;
+    write_yaml(path, &kubeconfig::build(server))
+}
+
+/// Writes `v` as YAML to `path`, creating its directory.
+pub fn write_yaml(path: &Path, v: &serde_json::Value) -> Result<(), Error> {
+    let yaml = serde_yaml::to_string(v).map_err(|source| Error::Serialize { source })?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| Error::Kubeconfig {
             path: path.into(),
@@ -219,6 +227,35 @@ impl Handle {
                 .await
                 .map_err(|source| Error::ReadKubeconfig { source })?;
         kube::Client::try_from(cfg).map_err(|source| Error::Client { source })
+    }
+
+    /// Issues a token for the existing ServiceAccount `ns/name` (as `TokenRequest` does) and
+    /// writes a kubeconfig that presents it to `path`.
+    pub fn service_account_kubeconfig(
+        &self,
+        ns: &str,
+        name: &str,
+        path: &Path,
+    ) -> Result<PathBuf, Error> {
+        let sa = self.shared.state.lock().store.get(
+            &(String::new(), "serviceaccounts".into()),
+            ns,
+            name,
+        );
+        let uid = sa
+            .as_ref()
+            .and_then(|sa| sa["metadata"]["uid"].as_str())
+            .ok_or_else(|| Error::NoServiceAccount {
+                namespace: ns.into(),
+                name: name.into(),
+            })?;
+        let token = self
+            .shared
+            .tokens
+            .issue(ns, name, uid, Duration::from_secs(24 * 3600));
+        let user = format!("system:serviceaccount:{ns}:{name}");
+        write_yaml(path, &kubeconfig::for_user(&self.url(), &user, &token, ns))?;
+        Ok(path.to_path_buf())
     }
 
     /// Drops the watch history so that every older resourceVersion gets 410 Gone.

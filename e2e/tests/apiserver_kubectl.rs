@@ -517,7 +517,7 @@ async fn kubectl_applies_the_briefs_smi_examples_unchanged() {
 }
 
 #[tokio::test]
-async fn kubectl_applies_rbac_objects_which_are_stored_but_not_enforced() {
+async fn kubectl_applies_rbac_objects() {
     let (h, _c) = start().await;
     let f = h.kubeconfig_path().with_file_name("rbac.yaml");
     std::fs::write(

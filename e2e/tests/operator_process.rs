@@ -30,13 +30,29 @@ const METRICS_PORT: u16 = 8081;
 
 /// Starts one operator replica with its metrics on `metrics`.
 fn spawn_operator(kubeconfig: &Path, identity: &str, metrics: SocketAddr) -> Result<Child> {
+    spawn_operator_with(kubeconfig, identity, metrics, &[], None)
+}
+
+/// [`spawn_operator`] with more arguments.
+fn spawn_operator_with(
+    kubeconfig: &Path,
+    identity: &str,
+    metrics: SocketAddr,
+    extra: &[&str],
+    log: Option<&Path>,
+) -> Result<Child> {
+    let stdout = match log {
+        Some(path) => Stdio::from(std::fs::File::create(path)?),
+        None => Stdio::null(),
+    };
     Command::new(workspace_binary("weir-operator")?)
         .args(["--no-gateway", "--no-metrics-api", "--lease-seconds", "3"])
         .args(["--metrics-addr", &metrics.to_string()])
+        .args(extra)
         .env("KUBECONFIG", kubeconfig)
         .env("POD_NAME", identity)
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .kill_on_drop(true)
         .spawn()
         .context("start weir-operator")
@@ -251,5 +267,85 @@ async fn two_replicas_elect_one_leader_and_the_other_takes_over() -> Result<()> 
     .await?;
     let count = reconciles(follower_addr).await?;
     ensure!(count > 0, "the new leader reconciled {count} times");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_under_its_service_account_and_config_rbac_completes_a_rollout() -> Result<()>
+{
+    // `start` installs config/rbac; the operator presents its ServiceAccount's token.
+    let cluster = start(None).await?;
+    let client = cluster.client.clone();
+    let kubeconfig = cluster.server.service_account_kubeconfig(
+        "weir-system",
+        "weir-operator",
+        &cluster.server.kubeconfig_path().with_file_name(format!(
+            "weir-operator-sa-{}.kubeconfig",
+            std::process::id()
+        )),
+    )?;
+    let metrics = SocketAddr::new(cluster.net.host(1)?.into(), METRICS_PORT);
+    let log = kubeconfig.with_extension("log");
+    let _operator = spawn_operator_with(
+        &kubeconfig,
+        "op-sa",
+        metrics,
+        &["--lease-namespace", "weir-system"],
+        Some(&log),
+    )?;
+    let walk = async {
+        let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
+        create_healthy_v1(&rollouts, 40).await?;
+        set_image_v2(&rollouts).await?;
+        // The pause (step 3) and the analysis gate (step 4: no metrics here) are promoted.
+        for step in [3, 4] {
+            eventually(40, "the rollout to wait at the step", || async {
+                let s = rollouts.get("foobar").await?.status.unwrap_or_default();
+                seen(s.current_step == Some(step), "step", s.current_step)
+            })
+            .await?;
+            rollouts
+                .patch_status(
+                    "foobar",
+                    &PatchParams::default(),
+                    &Patch::Merge(&serde_json::json!({"status": {"promoteStep": step}})),
+                )
+                .await?;
+        }
+        eventually(
+            40,
+            "v2 promoted by the operator running as weir-operator",
+            || async {
+                let s = rollouts.get("foobar").await?.status.unwrap_or_default();
+                let state = (s.phase, s.stable_revision);
+                seen(
+                    state == (Some(Phase::Healthy), Some(2)),
+                    "phase and stable",
+                    state,
+                )
+            },
+        )
+        .await?;
+        anyhow::Ok(())
+    };
+    if let Err(e) = walk.await {
+        // What the API server refused, from the operator's own log.
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        let refused: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("forbidden") || l.contains("may not make calls"))
+            .collect();
+        anyhow::bail!(
+            "{e:#}\nthe operator's refused calls:\n{}",
+            refused.join("\n")
+        );
+    }
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "weir-system");
+    let holder = leases
+        .get("weir-operator")
+        .await?
+        .spec
+        .and_then(|s| s.holder_identity);
+    assert_eq!(holder.as_deref(), Some("op-sa"));
     Ok(())
 }

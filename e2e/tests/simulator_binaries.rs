@@ -104,8 +104,43 @@ async fn proxy_image_runs_the_binary_with_pod_env_and_dies_with_the_pod() -> Res
     let body = http_get(SocketAddr::from((ip, 8080))).await?;
     assert_eq!(body["version"], "from-binary");
     let env = std::fs::read_to_string(dir.join("env.txt"))?;
-    let kubeconfig = cluster.server.kubeconfig_path().display().to_string();
-    assert!(env.contains(&format!("KUBECONFIG={kubeconfig} ")), "{env}");
+    // The kubeconfig is the pod's own: its ServiceAccount's token, as kubelet mounts one.
+    let kubeconfig = env
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("KUBECONFIG="))
+        .context("no KUBECONFIG")?;
+    assert_ne!(
+        Path::new(kubeconfig),
+        cluster.server.kubeconfig_path(),
+        "the pod got the admin kubeconfig"
+    );
+    let kc: serde_json::Value = serde_yaml::from_str(&std::fs::read_to_string(kubeconfig)?)?;
+    assert_eq!(
+        kc["users"][0]["name"], "system:serviceaccount:default:default",
+        "{kc}"
+    );
+    let token = kc["users"][0]["user"]["token"]
+        .as_str()
+        .context("no token")?;
+    let review = support::apiserver::raw(
+        &cluster.server,
+        "POST",
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        &[
+            ("authorization", &format!("Bearer {token}")),
+            ("content-type", "application/json"),
+        ],
+        json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+               "spec": {"resourceAttributes": {"verb": "list", "resource": "pods", "namespace": "default"}}})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(review.status, 201, "{:?}", review.json());
+    assert_eq!(
+        review.json()["status"]["allowed"],
+        false,
+        "the default ServiceAccount holds no role"
+    );
     assert!(
         env.contains(&format!("POD_IP={ip} POD_NAME=gw POD_NAMESPACE=default")),
         "{env}"

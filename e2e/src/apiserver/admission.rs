@@ -80,6 +80,21 @@ pub fn validate_name(name: &str) -> Option<String> {
     })
 }
 
+/// Checks an RBAC object's name as upstream's `ValidateRBACName` does (any path segment:
+/// `system:auth-delegator` is valid); returns the real server's message on failure.
+pub fn validate_path_segment_name(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("name or generateName is required".into());
+    }
+    if name == "." || name == ".." {
+        return Some(format!("may not be '{name}'"));
+    }
+    ["/", "%"]
+        .iter()
+        .find(|bad| name.contains(**bad))
+        .map(|bad| format!("may not contain '{bad}'"))
+}
+
 fn meta_mut(obj: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
     if !obj.is_object() {
         *obj = json!({});
@@ -215,7 +230,12 @@ pub fn identity(
         m.remove("namespace");
         String::new()
     };
-    if let Some(msg) = validate_name(&name) {
+    let checked = if def.group == "rbac.authorization.k8s.io" {
+        validate_path_segment_name(&name)
+    } else {
+        validate_name(&name)
+    };
+    if let Some(msg) = checked {
         return Err(invalid(
             def,
             &name,
@@ -359,6 +379,9 @@ mod tests {
         assert!(validate_name("foo-1.bar").is_none());
         assert!(validate_name("Foo").is_some());
         assert!(validate_name("-a").is_some());
+        assert!(validate_path_segment_name("system:auth-delegator").is_none());
+        assert!(validate_path_segment_name("a/b").is_some());
+        assert!(validate_path_segment_name("..").is_some());
         assert_eq!(new_uid().len(), 36);
         assert_eq!(random_suffix().len(), 5);
     }

@@ -17,7 +17,7 @@ pub use front_proxy::FrontProxy;
 use super::error::ApiError;
 use super::router::Route;
 use super::server::{Body, BoxError, error_response, read_body};
-use super::{Shared, State, kubeconfig};
+use super::{Shared, State};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -235,6 +235,7 @@ pub fn target_for(shared: &Shared, route: &Route) -> Option<Result<Target, ApiEr
 pub async fn proxy(
     shared: &Shared,
     target: Result<Target, ApiError>,
+    user: &super::auth::rbac::UserInfo,
     req: Request<Incoming>,
 ) -> Response<Body> {
     let target = match target {
@@ -252,16 +253,18 @@ pub async fn proxy(
         if matches!(
             k.as_str(),
             "authorization" | "host" | "x-remote-user" | "x-remote-group" | "connection"
-        ) {
+        ) || k.as_str().starts_with("impersonate-")
+        {
             continue;
         }
         builder = builder.header(k, v);
     }
     builder = builder
-        .header("X-Remote-User", kubeconfig::USER)
-        .header("X-Remote-Group", "system:masters")
-        .header("X-Remote-Group", "system:authenticated")
+        .header("X-Remote-User", user.name.as_str())
         .header("X-Forwarded-Host", shared.addr.to_string());
+    for g in &user.groups {
+        builder = builder.header("X-Remote-Group", g.as_str());
+    }
     builder = builder.header(http::header::HOST, target.authority.as_str());
     let Ok(out) = builder.body(Full::new(body)) else {
         return error_response(&ApiError::internal("building the proxied request"));

@@ -45,6 +45,14 @@ pub enum Error {
         #[source]
         source: rcgen::Error,
     },
+    /// A token was asked for a ServiceAccount that does not exist.
+    #[error("ServiceAccount {namespace}/{name} not found")]
+    NoServiceAccount {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
     /// A kubeconfig could not be serialised.
     #[error("serialising the kubeconfig")]
     Serialize {

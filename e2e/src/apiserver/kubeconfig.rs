@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-/// The bearer token clients present (the server accepts any token).
+/// The bearer token of the admin kubeconfig (a member of `system:masters`).
 pub const TOKEN: &str = "weir-local-token";
 /// The user name the server reports to aggregated APIs.
 pub const USER: &str = "weir-local-admin";
@@ -11,12 +11,17 @@ pub const CONTEXT: &str = "weir-local";
 
 /// Builds a kubeconfig pointing at `server`, with default namespace `default`.
 pub fn build(server: &str) -> Value {
+    for_user(server, USER, TOKEN, "default")
+}
+
+/// Builds a kubeconfig for `user` presenting `token`, with default namespace `namespace`.
+pub fn for_user(server: &str, user: &str, token: &str, namespace: &str) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": CONTEXT, "cluster": {"server": server}}],
-        "users": [{"name": USER, "user": {"token": TOKEN}}],
-        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": USER, "namespace": "default"}}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": user, "namespace": namespace}}],
         "current-context": CONTEXT,
         "preferences": {},
     })

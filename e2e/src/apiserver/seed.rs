@@ -43,6 +43,21 @@ pub fn cluster(st: &mut State, port: u16) {
         );
         namespace_content(st, ns);
     }
+    for role in super::auth::bootstrap::cluster_roles() {
+        put_new(st, super::auth::RBAC_GROUP, "clusterroles", "", role);
+    }
+    for binding in super::auth::bootstrap::cluster_role_bindings() {
+        put_new(
+            st,
+            super::auth::RBAC_GROUP,
+            "clusterrolebindings",
+            "",
+            binding,
+        );
+    }
+    for (ns, role) in super::auth::bootstrap::roles() {
+        put_new(st, super::auth::RBAC_GROUP, "roles", ns, role);
+    }
     let labels = json!({"component": "apiserver", "provider": "kubernetes"});
     let mut svc = json!({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},

@@ -1,7 +1,7 @@
 //! HTTP plumbing: the accept loop, body limits, and dispatch of non-resource paths.
 
 use super::router::{self, Route};
-use super::{ApiError, Shared, aggregator, discovery, handlers, openapi};
+use super::{ApiError, Shared, aggregator, auth, discovery, handlers, openapi};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited, combinators::BoxBody};
 use hyper::body::Incoming;
@@ -110,8 +110,33 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     }
     let get = req.method() == http::Method::GET;
     let route = router::route(&path);
+    let user = match auth::check(&shared, req.method(), req.uri(), req.headers(), &route) {
+        Ok(user) => user,
+        Err(e) => return error_response(&e),
+    };
     if let Some(target) = aggregator::target_for(&shared, &route) {
-        return aggregator::proxy(&shared, target, req).await;
+        return aggregator::proxy(&shared, target, &user, req).await;
+    }
+    if let Route::Resource(rp) = &route
+        && let Some(review) = auth::review::review_of(rp)
+    {
+        let method = req.method().clone();
+        let content_type = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        return auth::review::handle(
+            &shared,
+            &user,
+            review,
+            rp,
+            &method,
+            &content_type,
+            req.into_body(),
+        )
+        .await;
     }
     let reply = |v: Option<Value>| match v {
         Some(v) => json_response(200, &v),

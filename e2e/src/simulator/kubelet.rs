@@ -24,6 +24,7 @@ use super::{Pacer, SimulatorOptions, names, now_secs, span};
 pub mod programs;
 mod runner;
 pub mod status;
+mod token;
 
 use runner::{ContainerHandle, RunContext};
 use status::{ContainerView, RunState};
@@ -81,6 +82,7 @@ impl Kubelet {
         let ctx = RunContext {
             bin_dirs,
             kubeconfig: opts.kubeconfig.clone(),
+            client: client.clone(),
             log_dir: opts.log_dir.clone(),
             poke: caches.changed.clone(),
         };

@@ -66,6 +66,7 @@ spec:
   template:
     metadata: {labels: {app: weir-operator}}
     spec:
+      serviceAccountName: weir-operator
       containers:
       - name: operator
         image: weir-operator:VERSION
@@ -117,7 +118,8 @@ impl Env {
         let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
         let ns: Namespace =
             serde_json::from_value(serde_json::json!({"metadata": {"name": "weir-system"}}))?;
-        namespaces.create(&PostParams::default(), &ns).await?;
+        // `start` installed config/rbac, which creates it.
+        let _ = namespaces.create(&PostParams::default(), &ns).await;
         let operator: Deployment =
             serde_yaml::from_str(&OPERATOR.replace("VERSION", env!("CARGO_PKG_VERSION")))?;
         Api::<Deployment>::namespaced(cluster.client.clone(), "weir-system")

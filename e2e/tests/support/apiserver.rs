@@ -70,6 +70,16 @@ pub async fn raw(
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
+    // As the admin kubeconfig does, unless the test brings its own credentials.
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+    {
+        b = b.header(
+            "authorization",
+            format!("Bearer {}", weir_e2e::apiserver::kubeconfig::TOKEN),
+        );
+    }
     let req = b.body(Full::new(body.into())).unwrap();
     let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
         .await

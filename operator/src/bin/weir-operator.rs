@@ -94,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("no Kubernetes configuration")?;
     let client = kube::Client::try_from(kube_config.clone()).context("a Kubernetes client")?;
+    report_missing_access(&client, &args).await;
     let metrics = Arc::new(Metrics::default());
     tokio::spawn(metrics::serve(args.metrics_addr, metrics.clone()));
     let _metrics_api = if args.no_metrics_api {
@@ -185,4 +186,28 @@ async fn main() -> anyhow::Result<()> {
     drop(leader);
     let _ = lease_task.await;
     Ok(())
+}
+
+/// Asks the API server what this identity may not do of what the operator needs
+/// (`weir_operator::access`) and logs each gap: the install's RBAC is then missing a rule.
+async fn report_missing_access(client: &kube::Client, args: &Args) {
+    use weir_operator::access;
+    let mut wanted = vec![
+        ("", access::OPERATOR),
+        (args.lease_namespace.as_str(), access::LEADER_ELECTION),
+    ];
+    if !args.no_metrics_api {
+        wanted.push(("kube-system", access::METRICS_API_AUTH));
+    }
+    for (namespace, list) in wanted {
+        match access::preflight(client, namespace, list).await {
+            Ok(missing) if missing.is_empty() => {}
+            Ok(missing) => tracing::error!(
+                namespace,
+                missing = %missing.join(", "),
+                "this ServiceAccount may not make calls the operator needs; check config/rbac"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot check the operator's permissions"),
+        }
+    }
 }

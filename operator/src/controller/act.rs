@@ -275,12 +275,28 @@ async fn ensure_gateway(ctx: &Context, ns: &str) -> Result<(), Error> {
     )
     .await
     .map_err(kube_err("apply the gateway ServiceAccount"))?;
+    ensure_gateway_access(ctx, ns, &apply).await?;
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
     let d = children::gateway_deployment(ns, &ctx.config.gateway_image);
     deployments
         .patch(children::GATEWAY_NAME, &apply, &Patch::Apply(&d))
         .await
         .map_err(kube_err("apply the gateway Deployment"))?;
+    Ok(())
+}
+
+/// Binds the gateway's read-only ClusterRole to its ServiceAccount in `ns`.
+async fn ensure_gateway_access(ctx: &Context, ns: &str, apply: &PatchParams) -> Result<(), Error> {
+    let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
+        Api::namespaced(ctx.client.clone(), ns);
+    bindings
+        .patch(
+            children::GATEWAY_NAME,
+            apply,
+            &Patch::Apply(&crate::access::gateway_role_binding(ns)),
+        )
+        .await
+        .map_err(kube_err("apply the gateway RoleBinding"))?;
     Ok(())
 }
 

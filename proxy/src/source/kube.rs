@@ -13,6 +13,9 @@ use std::collections::{HashMap, HashSet};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// The verbs the source uses on every kind of [`Kind::ALL`]: a watcher lists, then watches.
+pub const VERBS: &[&str] = &["list", "watch"];
+
 /// The API resource watched for a kind (SMI kinds through their storage version).
 pub fn api_resource(kind: Kind) -> ApiResource {
     let (group, version, plural) = match kind {

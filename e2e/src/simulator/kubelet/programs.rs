@@ -52,6 +52,8 @@ pub struct ContainerPlan {
     pub env: BTreeMap<String, String>,
     /// What runs.
     pub program: Program,
+    /// The pod's (namespace, ServiceAccount): whose token a binary presents.
+    pub service_account: (String, String),
 }
 
 /// The repository part of an image (`reg:5000/weir-demo:v1` → `weir-demo`).
@@ -184,12 +186,20 @@ pub fn plan_container(pod: &Pod, c: &Container, pod_ip: Ipv4Addr) -> ContainerPl
             ),
         },
     };
+    let service_account = (
+        pod.metadata.namespace.clone().unwrap_or_default(),
+        pod.spec
+            .as_ref()
+            .and_then(|s| s.service_account_name.clone())
+            .unwrap_or_else(|| "default".into()),
+    );
     ContainerPlan {
         name: c.name.clone(),
         image,
         port,
         env,
         program,
+        service_account,
     }
 }
 

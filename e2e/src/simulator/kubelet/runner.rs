@@ -30,10 +30,12 @@ const GRACE: Duration = Duration::from_secs(5);
 const BIND_ATTEMPTS: u32 = 30;
 
 /// What every supervisor needs from the kubelet.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct RunContext {
     pub(crate) bin_dirs: Vec<PathBuf>,
     pub(crate) kubeconfig: Option<PathBuf>,
+    /// Asks for the pods' ServiceAccount tokens.
+    pub(crate) client: kube::Client,
     pub(crate) log_dir: Option<PathBuf>,
     /// Bumped whenever a container's state changes.
     pub(crate) poke: Arc<watch::Sender<u64>>,
@@ -239,13 +241,21 @@ async fn run_binary(
         );
         return;
     };
-    let Some(kubeconfig) = ctx.kubeconfig.clone() else {
+    let Some(admin) = ctx.kubeconfig.clone() else {
         report.waiting(
             "NoKubeconfig",
             format!("{name} needs a kubeconfig; the simulator has none"),
         );
         return;
     };
+    let kubeconfig =
+        match super::token::pod_kubeconfig(&ctx.client, &admin, plan, log_name, &stop).await {
+            Ok(path) => path,
+            Err(message) => {
+                report.waiting("CreateContainerConfigError", message);
+                return;
+            }
+        };
     let mut backoff = Duration::from_secs(1);
     for attempt in 0..=MAX_RESTARTS {
         if attempt > 0 {
