@@ -27,10 +27,7 @@ const OPAQUE: &[(&str, &str)] = &[
         "spec.template",
         "a Kubernetes `PodTemplateSpec`; Weir checks only that each container has a name and an image",
     ),
-    (
-        "spec.selector",
-        "a Kubernetes `LabelSelector`",
-    ),
+    ("spec.selector", "a Kubernetes `LabelSelector`"),
     (
         "status.conditions",
         "Kubernetes `Condition`s: `type`, `status`, `reason`, `message`, `lastTransitionTime`, `observedGeneration`",
@@ -75,7 +72,11 @@ pub fn rollout_reference() -> Result<String, ReferenceError> {
     );
     let _ = writeln!(out, "`kubectl get rollouts` prints:\n");
     let _ = writeln!(out, "| Column | Field | Meaning |\n|---|---|---|");
-    for col in version["additionalPrinterColumns"].as_array().into_iter().flatten() {
+    for col in version["additionalPrinterColumns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let _ = writeln!(
             out,
             "| {} | `{}` | {} |",
@@ -114,7 +115,11 @@ pub fn rollout_reference() -> Result<String, ReferenceError> {
 
 /// Adds a row for each property under `node` (at `path`), depth first in name order.
 fn walk(path: &str, node: &Value, rows: &mut Vec<Row>, rules: &mut Vec<(String, String)>) {
-    for rule in node["x-kubernetes-validations"].as_array().into_iter().flatten() {
+    for rule in node["x-kubernetes-validations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         rules.push((path.to_string(), text(&rule["message"])));
     }
     if OPAQUE.iter().any(|(p, _)| *p == path) {

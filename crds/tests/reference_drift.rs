@@ -30,5 +30,8 @@ fn the_reference_documents_every_step_kind_and_the_status() {
     ] {
         assert!(text.contains(field), "no row for {field}");
     }
-    assert!(!text.contains("| `spec.template.spec"), "the pod template is Kubernetes' own");
+    assert!(
+        !text.contains("| `spec.template.spec"),
+        "the pod template is Kubernetes' own"
+    );
 }

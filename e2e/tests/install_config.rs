@@ -57,7 +57,9 @@ async fn rendered(kubeconfig: &Path, dir: &Path) -> Result<Vec<String>> {
     for doc in serde_yaml::Deserializer::from_str(&yaml) {
         let v = serde_yaml::Value::deserialize(doc)?;
         let kind = v["kind"].as_str().context("an object without kind")?;
-        let name = v["metadata"]["name"].as_str().context("an object without name")?;
+        let name = v["metadata"]["name"]
+            .as_str()
+            .context("an object without name")?;
         names.push(format!("{}/{name}", kind.to_lowercase()));
     }
     Ok(names)
@@ -139,7 +141,11 @@ async fn kubectl_apply_k_config_installs_the_operator_which_serves_the_metrics_a
         ensure!(data.contains_key("tls.crt") && data.contains_key("tls.key"));
         let svc = services.get(API_SERVICE).await?;
         let bundle = svc.spec.and_then(|s| s.ca_bundle).map(|b| b.0);
-        seen(bundle.as_ref() == Some(&ca), "caBundle", bundle.map(|b| b.len()))?;
+        seen(
+            bundle.as_ref() == Some(&ca),
+            "caBundle",
+            bundle.map(|b| b.len()),
+        )?;
         Ok(ca)
     })
     .await?;

@@ -10,7 +10,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| {
             // As crdgen: CARGO_MANIFEST_DIR at run time, so `cargo run` writes into this checkout.
             std::env::var_os("CARGO_MANIFEST_DIR")
-                .map(|dir| PathBuf::from(dir).join("..").join(weir_crds::reference::PATH))
+                .map(|dir| {
+                    PathBuf::from(dir)
+                        .join("..")
+                        .join(weir_crds::reference::PATH)
+                })
                 .unwrap_or_else(|| PathBuf::from(weir_crds::reference::PATH))
         });
     std::fs::write(&path, weir_crds::reference::rollout_reference()?)?;

@@ -166,7 +166,9 @@ async fn main() -> anyhow::Result<()> {
             .context("cannot start the TrafficMetrics API")?;
         println!("TrafficMetrics API listening on {}", running.addr);
         // A standby replica serves the metrics API too, so it is ready once that listens.
-        metrics.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+        metrics
+            .ready
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Some(running)
     };
     let analyst = Arc::new(Analyst::new(

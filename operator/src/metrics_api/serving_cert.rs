@@ -124,11 +124,17 @@ impl ManagedCert {
         let api: Api<Secret> = Api::namespaced(client.clone(), &self.namespace);
         let full = format!("{}/{}", self.namespace, self.secret);
         for _ in 0..5 {
-            let existing = api.get_opt(&self.secret).await.map_err(|source| CertError::Kube {
-                action: format!("read the Secret {full}"),
-                source,
-            })?;
-            let data = existing.as_ref().and_then(|s| s.data.clone()).unwrap_or_default();
+            let existing = api
+                .get_opt(&self.secret)
+                .await
+                .map_err(|source| CertError::Kube {
+                    action: format!("read the Secret {full}"),
+                    source,
+                })?;
+            let data = existing
+                .as_ref()
+                .and_then(|s| s.data.clone())
+                .unwrap_or_default();
             let current = Material::from_data(&data);
             let stored = match &current {
                 Ok(Some(m)) => m.stored(),
@@ -196,8 +202,12 @@ impl ManagedCert {
     ) {
         loop {
             let until_due = (recheck_at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-            tokio::time::sleep(self.check_every.min(until_due).max(Duration::from_millis(100)))
-                .await;
+            tokio::time::sleep(
+                self.check_every
+                    .min(until_due)
+                    .max(Duration::from_millis(100)),
+            )
+            .await;
             match self.sync(&client, Utc::now()).await {
                 Ok((material, decision)) => {
                     recheck_at = match decision {
@@ -210,7 +220,9 @@ impl ManagedCert {
                                 tracing::info!("serving the metrics API's new certificate");
                                 current = material;
                             }
-                            Err(e) => tracing::warn!(error = %crate::controller::chain(&e), "the Secret's certificate does not load"),
+                            Err(e) => {
+                                tracing::warn!(error = %crate::controller::chain(&e), "the Secret's certificate does not load")
+                            }
                         }
                     }
                 }
@@ -334,12 +346,8 @@ impl Material {
         let old: Vec<(String, Validity)> = previous
             .map(|p| old_authorities(&p.ca_bundle))
             .unwrap_or_default();
-        let bundle = rotation::bundle(
-            now,
-            ca.pem(),
-            old.iter().map(|(pem, v)| (pem.as_str(), *v)),
-        )
-        .concat();
+        let bundle =
+            rotation::bundle(now, ca.pem(), old.iter().map(|(pem, v)| (pem.as_str(), *v))).concat();
         Ok(Self {
             ca_bundle: bundle,
             ca_key: ca.key_pem(),
@@ -454,12 +462,13 @@ impl ResolvesServerCert for Reloadable {
 }
 
 fn certified(material: &Material) -> Result<Arc<CertifiedKey>, TlsError> {
-    let identity = Identity::from_pem(material.cert.as_bytes(), material.key.as_bytes()).map_err(
-        |what| TlsError::Pem {
-            path: TLS_CRT.into(),
-            what,
-        },
-    )?;
+    let identity =
+        Identity::from_pem(material.cert.as_bytes(), material.key.as_bytes()).map_err(|what| {
+            TlsError::Pem {
+                path: TLS_CRT.into(),
+                what,
+            }
+        })?;
     let provider = rustls::crypto::ring::default_provider();
     let key = provider
         .key_provider

@@ -65,7 +65,9 @@ fn the_authority_is_renewed_at_two_thirds_of_its_life_whatever_the_leaf() {
     let stored = present(validity(0, 360), validity(230, 320));
     assert_eq!(
         decide(at(239), &stored, &names()),
-        Decision::Keep { recheck_at: at(240) },
+        Decision::Keep {
+            recheck_at: at(240)
+        },
         "the CA's renewal comes before the leaf's (day 290)"
     );
     assert_eq!(
@@ -146,7 +148,10 @@ fn the_bundle_keeps_previous_authorities_until_they_expire() {
         ],
     );
     assert_eq!(got, vec!["new", "old"]);
-    assert_eq!(bundle(at(361), "new", [("old", validity(0, 360))]), vec!["new"]);
+    assert_eq!(
+        bundle(at(361), "new", [("old", validity(0, 360))]),
+        vec!["new"]
+    );
 }
 
 proptest! {
