@@ -133,9 +133,15 @@ pub async fn start(
         }
         Certificate::Managed(managed) => {
             let (material, decision) = managed.sync(&client, chrono::Utc::now()).await?;
+            // The APIService may not exist yet (applied after the Deployment): the loop
+            // writes the caBundle again within seconds.
+            let published = managed.publish(&client, &material).await;
+            if let Err(e) = &published {
+                tracing::warn!(error = %chain(e), "cannot write the caBundle yet");
+            }
             let serving = Arc::new(Reloadable::new(&material)?);
-            let recheck_at = match decision {
-                Decision::Keep { recheck_at } => recheck_at,
+            let recheck_at = match (decision, published) {
+                (Decision::Keep { recheck_at }, Ok(())) => recheck_at,
                 _ => chrono::Utc::now(),
             };
             tasks.push(tokio::spawn(managed.clone().run(

@@ -102,21 +102,22 @@ impl ManagedCert {
         ]
     }
 
-    /// Reads the Secret, rotates what [`rotation::decide`] says, and writes the caBundle;
-    /// returns what the Secret now holds and what was decided.
-    pub async fn sync(
+    /// Sets the APIService's `caBundle` to `material`'s CAs, when an APIService is named and
+    /// it does not hold them already.
+    pub async fn publish(
         &self,
         client: &kube::Client,
-        now: DateTime<Utc>,
-    ) -> Result<(Material, Decision), CertError> {
-        let (material, decision) = self.sync_secret(client, now).await?;
-        if let Some(name) = &self.api_service {
-            write_ca_bundle(client, name, &material.ca_bundle).await?;
+        material: &Material,
+    ) -> Result<(), CertError> {
+        match &self.api_service {
+            Some(name) => write_ca_bundle(client, name, &material.ca_bundle).await,
+            None => Ok(()),
         }
-        Ok((material, decision))
     }
 
-    async fn sync_secret(
+    /// Reads the Secret and rotates what [`rotation::decide`] says; returns what the Secret
+    /// now holds and what was decided.
+    pub async fn sync(
         &self,
         client: &kube::Client,
         now: DateTime<Utc>,
@@ -214,6 +215,10 @@ impl ManagedCert {
                         Decision::Keep { recheck_at } => recheck_at,
                         _ => Utc::now(),
                     };
+                    if let Err(e) = self.publish(&client, &material).await {
+                        tracing::warn!(error = %crate::controller::chain(&e), "cannot write the caBundle");
+                        recheck_at = recheck_at.min(Utc::now() + chrono::Duration::seconds(5));
+                    }
                     if material != current {
                         match serving.load(&material) {
                             Ok(()) => {
