@@ -12,6 +12,7 @@ pub mod duration;
 pub mod model;
 pub mod policy;
 pub mod quantity;
+pub mod reference;
 pub mod rollout;
 pub mod schema;
 pub mod smi;

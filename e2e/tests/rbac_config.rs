@@ -132,6 +132,13 @@ fn the_roles_cover_every_call_of_the_code_and_use_no_wildcard() -> Result<()> {
             .flat_map(|a| calls(a, "kube-system"))
             .map(|c| (&operator, c)),
     );
+    wanted.extend(
+        access::SERVING_CERT_SECRET
+            .iter()
+            .flat_map(|a| calls(a, "weir-system"))
+            .chain(access::API_SERVICE.iter().flat_map(|a| calls(a, "")))
+            .map(|c| (&operator, c)),
+    );
     wanted.extend(gateway_calls("demo").into_iter().map(|c| (&gateway, c)));
     let (viewer, editor) = (user("viewer"), user("editor"));
     wanted.extend(

@@ -84,6 +84,26 @@ pub const METRICS_API_AUTH: &[Access] = &[Access {
     names: &["extension-apiserver-authentication"],
 }];
 
+/// The Secret of the metrics API's managed serving certificate (`--serving-cert-secret`,
+/// `config/operator`), in the operator's namespace. `create` cannot be limited by name.
+pub const SERVING_CERT_SECRET: &[Access] = &[
+    Access {
+        group: "",
+        resource: "secrets",
+        verbs: &["get", "update"],
+        names: &["weir-metrics-tls"],
+    },
+    any("", "secrets", &["create"]),
+];
+
+/// The APIService whose `caBundle` the operator writes (`--api-service`).
+pub const API_SERVICE: &[Access] = &[Access {
+    group: "apiregistration.k8s.io",
+    resource: "apiservices",
+    verbs: &["get", "patch"],
+    names: &["v1alpha1.metrics.smi-spec.io"],
+}];
+
 /// What `kubectl weir` reads (`weir-rollout-viewer`).
 pub const PLUGIN_VIEW: &[Access] = &[
     any("weir.dev", "rollouts", &["get", "list", "watch"]),

@@ -12,6 +12,8 @@
 //! - [`store`]: the bounded rings and windowed aggregates;
 //! - [`paths`] and [`resources`]: what a request asks for, and the SMI documents;
 //! - [`auth`] and [`tls`]: request-header authentication and certificates;
+//! - [`rotation`] and [`serving_cert`]: when the serving certificate is renewed, and the
+//!   Secret and APIService caBundle that hold it;
 //! - [`scrape`] and [`server`]: the I/O around them.
 
 pub mod auth;
@@ -19,8 +21,10 @@ pub mod exposition;
 pub mod paths;
 pub mod promql;
 pub mod resources;
+pub mod rotation;
 pub mod scrape;
 pub mod server;
+pub mod serving_cert;
 pub mod store;
 pub mod tls;
 
@@ -30,8 +34,10 @@ use auth::{CONFIG_MAP, RequestHeaderAuth};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use parking_lot::{Mutex, RwLock};
+use rotation::Decision;
 use scrape::ScrapeConfig;
 use server::ServerState;
+use serving_cert::{ManagedCert, Reloadable};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,6 +58,8 @@ pub enum Certificate {
     /// A certificate generated at start for these names, signed by a throwaway CA: the
     /// APIService then needs `insecureSkipTLSVerify: true`.
     SelfSigned(Vec<String>),
+    /// A certificate kept in a Secret, rotated, and trusted by the APIService's caBundle.
+    Managed(ManagedCert),
 }
 
 /// How the server runs.
@@ -75,6 +83,9 @@ pub enum StartError {
     /// TLS setup failed.
     #[error("TLS for the TrafficMetrics API")]
     Tls(#[from] tls::TlsError),
+    /// The managed serving certificate could not be read or issued.
+    #[error("the TrafficMetrics API's serving certificate")]
+    Cert(#[from] serving_cert::CertError),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -111,14 +122,38 @@ pub async fn start(
     config: Config,
     metrics: Arc<Metrics>,
 ) -> Result<Running, StartError> {
-    let (identity, self_signed_ca) = match &config.certificate {
-        Certificate::Files { cert, key } => (Identity::from_files(cert, key)?, None),
+    let mut tasks = Vec::new();
+    let (tls, self_signed_ca) = match &config.certificate {
+        Certificate::Files { cert, key } => {
+            (Identity::from_files(cert, key)?.server_config()?, None)
+        }
         Certificate::SelfSigned(names) => {
             let (identity, ca) = Identity::self_signed(names)?;
-            (identity, Some(ca))
+            (identity.server_config()?, Some(ca))
+        }
+        Certificate::Managed(managed) => {
+            let (material, decision) = managed.sync(&client, chrono::Utc::now()).await?;
+            // The APIService may not exist yet (applied after the Deployment): the loop
+            // writes the caBundle again within seconds.
+            let published = managed.publish(&client, &material).await;
+            if let Err(e) = &published {
+                tracing::warn!(error = %chain(e), "cannot write the caBundle yet");
+            }
+            let serving = Arc::new(Reloadable::new(&material)?);
+            let recheck_at = match (decision, published) {
+                (Decision::Keep { recheck_at }, Ok(())) => recheck_at,
+                _ => chrono::Utc::now(),
+            };
+            tasks.push(tokio::spawn(managed.clone().run(
+                client.clone(),
+                serving.clone(),
+                material,
+                recheck_at,
+            )));
+            (Identity::resolver_config(serving)?, None)
         }
     };
-    let tls = Arc::new(identity.server_config()?);
+    let tls = Arc::new(tls);
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|source| StartError::Bind {
@@ -137,7 +172,7 @@ pub async fn start(
         client: client.clone(),
         metrics: metrics.clone(),
     });
-    let tasks = vec![
+    tasks.extend([
         tokio::spawn(scrape::run(
             client.clone(),
             store.clone(),
@@ -146,7 +181,7 @@ pub async fn start(
         )),
         tokio::spawn(load_auth(client, auth, config.auth_refresh)),
         tokio::spawn(server::serve(listener, tls, state)),
-    ];
+    ]);
     tracing::info!(%addr, "TrafficMetrics API listening");
     Ok(Running {
         addr,

@@ -11,6 +11,8 @@ use std::time::Duration;
 use weir_operator::analysis::{Analyst, TrafficMetricsSource};
 use weir_operator::controller::{self, Config, Context};
 use weir_operator::metrics::{self, Metrics};
+use weir_operator::metrics_api::rotation::Policy;
+use weir_operator::metrics_api::serving_cert::ManagedCert;
 use weir_operator::metrics_api::{self, Certificate, scrape::ScrapeConfig, store::Limits};
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -58,6 +60,25 @@ struct Args {
     /// The private key of --tls-cert-file (PEM).
     #[arg(long, requires = "tls_cert_file")]
     tls_private_key_file: Option<PathBuf>,
+    /// Keep the TrafficMetrics API's serving certificate in this Secret of the operator's
+    /// namespace (--lease-namespace): created, rotated and shared by every replica.
+    #[arg(long, conflicts_with = "tls_cert_file")]
+    serving_cert_secret: Option<String>,
+    /// The APIService whose caBundle the operator keeps in step with --serving-cert-secret.
+    #[arg(long, requires = "serving_cert_secret")]
+    api_service: Option<String>,
+    /// The metrics API's Service: the managed certificate holds its DNS names.
+    #[arg(long, default_value = "weir-metrics")]
+    metrics_service: String,
+    /// Lifetime of a managed CA (such as 8760h).
+    #[arg(long, value_parser = duration, default_value = "8760h")]
+    ca_lifetime: Duration,
+    /// Lifetime of a managed serving certificate; each is renewed after two thirds of it.
+    #[arg(long, value_parser = duration, default_value = "2160h")]
+    serving_cert_lifetime: Duration,
+    /// How often the Secret and the caBundle are checked, even when no renewal is due.
+    #[arg(long, value_parser = duration, default_value = "1m")]
+    cert_check_interval: Duration,
     /// Names in the self-signed certificate (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "weir-metrics,localhost")]
     self_signed_names: Vec<String>,
@@ -100,11 +121,28 @@ async fn main() -> anyhow::Result<()> {
     let _metrics_api = if args.no_metrics_api {
         None
     } else {
-        let certificate = match (&args.tls_cert_file, &args.tls_private_key_file) {
-            (Some(cert), Some(key)) => Certificate::Files {
+        let certificate = match (
+            &args.tls_cert_file,
+            &args.tls_private_key_file,
+            &args.serving_cert_secret,
+        ) {
+            (Some(cert), Some(key), _) => Certificate::Files {
                 cert: cert.clone(),
                 key: key.clone(),
             },
+            (_, _, Some(secret)) => Certificate::Managed(ManagedCert {
+                namespace: args.lease_namespace.clone(),
+                secret: secret.clone(),
+                api_service: args.api_service.clone(),
+                names: ManagedCert::service_names(&args.metrics_service, &args.lease_namespace),
+                policy: Policy {
+                    ca_lifetime: chrono::Duration::from_std(args.ca_lifetime)
+                        .context("--ca-lifetime")?,
+                    leaf_lifetime: chrono::Duration::from_std(args.serving_cert_lifetime)
+                        .context("--serving-cert-lifetime")?,
+                },
+                check_every: args.cert_check_interval,
+            }),
             _ => Certificate::SelfSigned(args.self_signed_names.clone()),
         };
         let max_points = (args.metrics_retention.as_millis()
@@ -128,6 +166,10 @@ async fn main() -> anyhow::Result<()> {
             .await
             .context("cannot start the TrafficMetrics API")?;
         println!("TrafficMetrics API listening on {}", running.addr);
+        // A standby replica serves the metrics API too, so it is ready once that listens.
+        metrics
+            .ready
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Some(running)
     };
     let analyst = Arc::new(Analyst::new(
@@ -198,6 +240,12 @@ async fn report_missing_access(client: &kube::Client, args: &Args) {
     ];
     if !args.no_metrics_api {
         wanted.push(("kube-system", access::METRICS_API_AUTH));
+    }
+    if args.serving_cert_secret.is_some() {
+        wanted.push((args.lease_namespace.as_str(), access::SERVING_CERT_SECRET));
+    }
+    if args.api_service.is_some() {
+        wanted.push(("", access::API_SERVICE));
     }
     for (namespace, list) in wanted {
         match access::preflight(client, namespace, list).await {

@@ -2,6 +2,7 @@
 //! verifier that asks for a certificate without judging it; [`super::auth`] judges it per
 //! request.
 
+use super::rotation::Validity;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -38,6 +39,9 @@ pub enum TlsError {
     /// A certificate could not be generated.
     #[error("cannot generate a certificate")]
     Generate(#[source] rcgen::Error),
+    /// A validity date rcgen cannot encode.
+    #[error("validity date {0} out of range")]
+    Validity(String),
     /// rustls refused the configuration.
     #[error("TLS configuration")]
     Rustls(#[source] rustls::Error),
@@ -116,6 +120,21 @@ impl Identity {
         Ok((identity, ca.pem().to_string()))
     }
 
+    /// A rustls server config serving whatever `resolver` hands out, asking clients for a
+    /// certificate.
+    pub fn resolver_config(
+        resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    ) -> Result<rustls::ServerConfig, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(TlsError::Rustls)?
+            .with_client_cert_verifier(Arc::new(RequestClientCert(provider)))
+            .with_cert_resolver(resolver);
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(cfg)
+    }
+
     /// A rustls server config serving this identity, asking clients for a certificate.
     pub fn server_config(self) -> Result<rustls::ServerConfig, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -150,9 +169,69 @@ impl Authority {
         })
     }
 
+    /// A new self-signed CA named `common_name`, valid for `validity`.
+    pub fn new_valid(common_name: &str, validity: &Validity) -> Result<Self, TlsError> {
+        let key = KeyPair::generate().map_err(TlsError::Generate)?;
+        let mut params =
+            CertificateParams::new(Vec::<String>::new()).map_err(TlsError::Generate)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        (params.not_before, params.not_after) = offset_times(validity)?;
+        let cert = params.self_signed(&key).map_err(TlsError::Generate)?;
+        Ok(Self {
+            issuer: Issuer::new(params, key),
+            pem: cert.pem(),
+        })
+    }
+
+    /// A CA from its PEM certificate and PKCS#8 key, to issue more certificates.
+    pub fn from_pem(cert: &str, key: &str) -> Result<Self, TlsError> {
+        let key = KeyPair::from_pem(key).map_err(TlsError::Generate)?;
+        let issuer = Issuer::from_ca_cert_pem(cert, key).map_err(TlsError::Generate)?;
+        Ok(Self {
+            issuer,
+            pem: cert.to_string(),
+        })
+    }
+
     /// The CA certificate in PEM.
     pub fn pem(&self) -> &str {
         &self.pem
+    }
+
+    /// The CA's private key in PEM.
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
+    /// Issues a serving certificate named `common_name` for `names`, valid for `validity`.
+    pub fn issue_valid(
+        &self,
+        common_name: &str,
+        names: &[String],
+        validity: &Validity,
+    ) -> Result<PemPair, TlsError> {
+        let key = KeyPair::generate().map_err(TlsError::Generate)?;
+        let mut params = CertificateParams::new(names.to_vec()).map_err(TlsError::Generate)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        (params.not_before, params.not_after) = offset_times(validity)?;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(TlsError::Generate)?;
+        Ok(PemPair {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        })
     }
 
     /// Issues a certificate named `common_name` for `names`: a client certificate when
@@ -185,6 +264,17 @@ impl Authority {
             key: key.serialize_pem(),
         })
     }
+}
+
+/// A validity period as rcgen takes it.
+fn offset_times(
+    validity: &Validity,
+) -> Result<(time::OffsetDateTime, time::OffsetDateTime), TlsError> {
+    let at = |t: chrono::DateTime<chrono::Utc>| {
+        time::OffsetDateTime::from_unix_timestamp(t.timestamp())
+            .map_err(|_| TlsError::Validity(t.to_rfc3339()))
+    };
+    Ok((at(validity.not_before)?, at(validity.not_after)?))
 }
 
 /// Asks for a client certificate and accepts any at the handshake (after checking the
