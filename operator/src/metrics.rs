@@ -188,6 +188,30 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Removes every series of a deleted Rollout.
+    pub fn forget_rollout(&self, namespace: &str, rollout: &str) {
+        for p in ["Healthy", "Progressing", "Paused", "Degraded", "Aborted"] {
+            self.phase.remove(&PhaseLabels {
+                namespace: namespace.into(),
+                rollout: rollout.into(),
+                phase: p.into(),
+            });
+        }
+        for verdict in ["Pass", "Fail", "Inconclusive", "Error", "Missing"] {
+            self.checks.remove(&PhaseLabels {
+                namespace: namespace.into(),
+                rollout: rollout.into(),
+                phase: verdict.into(),
+            });
+        }
+        self.canary_weight.remove(&RolloutLabels {
+            namespace: namespace.into(),
+            rollout: rollout.into(),
+        });
+    }
+}
+
 /// Serves `/metrics`, `/ready` and `/live` until the task is dropped.
 pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
