@@ -88,6 +88,39 @@ pub fn deployment(
     replicas: i32,
     template_hash: &str,
 ) -> Deployment {
+    deployment_from(
+        rollout,
+        revision,
+        replicas,
+        template_hash,
+        rollout.spec.template.clone(),
+    )
+}
+
+/// The template and template hash a ControllerRevision keeps (see [`controller_revision`]).
+pub fn kept_template(
+    kept: &ControllerRevision,
+) -> Result<(PodTemplateSpec, String), serde_json::Error> {
+    let template = serde_json::from_value(kept.data.0["spec"]["template"].clone())?;
+    let hash = kept
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(TEMPLATE_HASH_ANNOTATION))
+        .cloned()
+        .unwrap_or_default();
+    Ok((template, hash))
+}
+
+/// Revision N's Deployment `name-vN` from `template` (its kept template, when it is no
+/// longer the spec's), with the revision label added.
+pub fn deployment_from(
+    rollout: &Rollout,
+    revision: i64,
+    replicas: i32,
+    template_hash: &str,
+    mut template: PodTemplateSpec,
+) -> Deployment {
     let name = revision_name(
         rollout.metadata.name.as_deref().unwrap_or_default(),
         revision,
@@ -97,7 +130,6 @@ pub fn deployment(
         TEMPLATE_HASH_ANNOTATION.to_string(),
         template_hash.to_string(),
     )]));
-    let mut template: PodTemplateSpec = rollout.spec.template.clone();
     let pod_meta = template.metadata.get_or_insert_with(ObjectMeta::default);
     let labels = pod_meta.labels.get_or_insert_with(BTreeMap::new);
     labels.insert(REVISION_LABEL.to_string(), revision.to_string());

@@ -85,6 +85,11 @@ pub enum Error {
     /// The Rollout has no namespace.
     #[error("the Rollout has no namespace")]
     NoNamespace,
+    /// A revision to restore has no ControllerRevision holding its template.
+    #[error(
+        "revision {0} must be re-created, but its ControllerRevision (its kept template) is gone"
+    )]
+    NoHistory(String),
     /// An object could not be serialised.
     #[error("cannot serialise {what}")]
     Json {
@@ -104,6 +109,7 @@ impl Error {
             Self::Finalizer(_) => "finalizer",
             Self::NoNamespace => "no_namespace",
             Self::Json { .. } => "json",
+            Self::NoHistory(_) => "no_history",
         }
     }
 }

@@ -364,6 +364,18 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Keeps a revision whose template is no longer in the spec running with `replicas`:
+    /// re-creates it (Deployment and Service) from its kept template when its Deployment
+    /// is gone, else scales it.
+    fn keep_revision(&mut self, revision: i64, replicas: i32) {
+        if !self.observed.revisions.contains_key(&revision) {
+            self.ensure
+                .push(Action::RestoreRevision { revision, replicas });
+        } else {
+            self.scale_revision(revision, replicas);
+        }
+    }
+
     /// Scales an existing revision (one whose template is no longer in the spec).
     fn scale_revision(&mut self, revision: i64, replicas: i32) {
         if self

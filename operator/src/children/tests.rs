@@ -210,3 +210,16 @@ fn a_gateway_differs_only_in_what_weir_sets() {
     no_container.spec.template.spec.as_mut().unwrap().containers[0].name = "other".into();
     assert!(gateway_differs(&no_container, &want));
 }
+
+#[test]
+fn a_kept_template_rebuilds_the_revisions_deployment() {
+    let ro = rollout();
+    let hash = template_hash(&ro.spec.template);
+    let kept = controller_revision(&ro, 1, &hash).unwrap();
+    let mut changed = ro.clone();
+    changed.spec.template.spec.as_mut().unwrap().containers[0].image = Some("other:v9".into());
+    let (template, kept_hash) = kept_template(&kept).unwrap();
+    assert_eq!(kept_hash, hash);
+    let restored = deployment_from(&changed, 1, 2, &kept_hash, template);
+    assert_eq!(restored, deployment(&ro, 1, 2, &hash));
+}

@@ -117,6 +117,31 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
                     .map_err(kube_err(format!("apply ControllerRevision {rev}")))?;
                 prune_history = true;
             }
+            PlanAction::RestoreRevision { revision, replicas } => {
+                let rev = revision_name(&name, *revision);
+                let kept = revisions
+                    .get_opt(&rev)
+                    .await
+                    .map_err(kube_err(format!("get ControllerRevision {rev}")))?
+                    .ok_or_else(|| Error::NoHistory(rev.clone()))?;
+                let (template, hash) =
+                    children::kept_template(&kept).map_err(|source| Error::Json {
+                        what: format!("the template kept in ControllerRevision {rev}"),
+                        source,
+                    })?;
+                let d = children::deployment_from(rollout, *revision, *replicas, &hash, template);
+                let written = deployments
+                    .patch(&rev, &apply, &Patch::Apply(&d))
+                    .await
+                    .map_err(kube_err(format!("re-create Deployment {rev}")))?;
+                expect_version(ctx, ns, &name, "Deployment", &written);
+                let s = children::revision_service(rollout, *revision);
+                let written = services
+                    .patch(&rev, &apply, &Patch::Apply(&s))
+                    .await
+                    .map_err(kube_err(format!("re-create Service {rev}")))?;
+                expect_version(ctx, ns, &name, "Service", &written);
+            }
             PlanAction::ScaleRevision { revision, replicas } => {
                 let rev = revision_name(&name, *revision);
                 let patch = json!({"spec": {"replicas": replicas}});

@@ -25,7 +25,7 @@ enum StepOutcome {
 /// Drives the canary `canary` against `stable`.
 pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary: i64) {
     let replicas = p.rollout.spec.replicas;
-    p.scale_revision(stable, replicas);
+    p.keep_revision(stable, replicas);
     // During a canary, Available speaks of stable; it must not keep claiming "all traffic".
     if p.available(stable) {
         let msg = format!(

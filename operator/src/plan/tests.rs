@@ -476,3 +476,25 @@ fn a_root_service_owned_by_someone_else_is_invalid_spec() {
     );
     assert!(c.message.contains("spec.service.name"), "{}", c.message);
 }
+
+#[test]
+fn a_stable_revision_deleted_mid_canary_is_restored_from_its_kept_template() {
+    let mut h = Harness::in_canary(vec![weight(30), pause()]);
+    assert!(h.step().actions.is_empty());
+    h.obs.revisions.remove(&1);
+    let p = h.step();
+    assert_eq!(
+        p.actions,
+        vec![Action::RestoreRevision {
+            revision: 1,
+            replicas: 3
+        }]
+    );
+    assert!(h.step().actions.is_empty(), "restored once");
+    // The canary's own Deployment comes from the spec, as before.
+    h.obs.revisions.remove(&2);
+    assert!(h.step().actions.contains(&Action::EnsureRevision {
+        revision: 2,
+        replicas: 3
+    }));
+}
