@@ -212,9 +212,13 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics`, `/ready` and `/live` until the task is dropped.
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
+/// Binds `addr` for [`serve`]; a failure (the port is taken) is the caller's to report.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves `/metrics`, `/ready` and `/live` on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let metrics = metrics.clone();
