@@ -1,7 +1,7 @@
 //! The operator's cost at rest and its manners with the gateway: a settled Rollout makes
 //! no writes and no LISTs over several resyncs (counted by an [`ApiTap`] in front of the
-//! API server), a `kubectl scale` of the gateway survives reconciles, and the gateway goes
-//! with its namespace's last Rollout.
+//! API server), a `kubectl scale` of the gateway survives reconciles, the gateway goes
+//! with its namespace's last Rollout, and a Rollout that cannot be read stalls no other.
 
 #[path = "support/lib.rs"]
 mod support;
@@ -240,4 +240,60 @@ fn lists_are_told_from_gets_and_watches() {
         &Method::POST,
         "/api/v1/namespaces/default/services"
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_rollout_gets_an_event_and_the_others_progress() -> Result<()> {
+    let cluster = start_with(None, false, |_| {}).await?;
+    let (_metrics, stop) = spawn_controller(
+        cluster.client.clone(),
+        Arc::new(FixedSource::healthy()),
+        false,
+        RESYNC,
+    );
+    // `replicas` beyond an i32: the schema takes it (format is not enforced), the
+    // operator's Rollout type cannot.
+    let mut broken = serde_json::to_value(rollout_yaml("weir-demo:v1"))?;
+    broken["metadata"]["name"] = "broken".into();
+    broken["spec"]["replicas"] = 3_000_000_000_i64.into();
+    let raw: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        "default",
+        &kube::api::ApiResource::erase::<Rollout>(&()),
+    );
+    raw.create(&PostParams::default(), &serde_json::from_value(broken)?)
+        .await
+        .context("the API server took the unreadable Rollout")?;
+    let rollouts: Api<Rollout> = Api::namespaced(cluster.client.clone(), "default");
+    rollouts
+        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
+        .await?;
+    wait_phase(
+        &rollouts,
+        Phase::Healthy,
+        30,
+        "foobar Healthy beside the broken one",
+    )
+    .await?;
+    support::operator::set_image_v2(&rollouts).await?;
+    wait_phase(&rollouts, Phase::Paused, 30, "foobar's canary at its pause").await?;
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(cluster.client.clone(), "default");
+    let note = eventually(20, "an InvalidRollout Event for `broken`", || async {
+        let found = events
+            .list(&Default::default())
+            .await?
+            .items
+            .into_iter()
+            .find(|e| {
+                e.reason.as_deref() == Some("InvalidRollout")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("broken")
+            });
+        found.and_then(|e| e.note).context("no Event yet")
+    })
+    .await?;
+    println!("{note}");
+    assert!(note.contains("cannot be read"), "{note}");
+    let _ = stop.send(());
+    Ok(())
 }

@@ -19,12 +19,15 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{Patch, PatchParams};
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::{ObjectRef, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -180,7 +183,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let rollouts = reflector(
         w.rollouts,
         watcher(
-            Api::<Rollout>::all(client.clone()),
+            Api::<DeserializeGuard<Rollout>>::all(client.clone()),
             watcher::Config::default(),
         ),
     )
@@ -274,22 +277,29 @@ fn seen<K: kube::Resource>(
     }
 }
 
-/// One reconcile of one Rollout, in a span naming it.
-async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = rollout.namespace().ok_or(Error::NoNamespace)?;
-    let span = tracing::info_span!("reconcile", rollout = %format!("{ns}/{}", rollout.name_any()));
+/// One reconcile of one Rollout, in a span naming it. A Rollout whose stored JSON cannot
+/// be read gets a Warning Event instead (and, when deleted, loses its finalizer).
+async fn reconcile(
+    guard: Arc<DeserializeGuard<Rollout>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let ns = guard.namespace().ok_or(Error::NoNamespace)?;
+    let span = tracing::info_span!("reconcile", rollout = %format!("{ns}/{}", guard.name_any()));
     async move {
         let started = Instant::now();
         ctx.metrics.reconciles.inc();
         let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &ns);
-        let result = finalizer(&api, FINALIZER, rollout, |event| async {
-            match event {
-                Finalizer::Apply(ro) => act::reconcile_apply(&ro, &ctx).await,
-                Finalizer::Cleanup(ro) => act::cleanup(&ro, &ctx).await,
-            }
-        })
-        .await
-        .map_err(|e| Error::Finalizer(Box::new(e)));
+        let result = match &guard.0 {
+            Ok(rollout) => finalizer(&api, FINALIZER, Arc::new(rollout.clone()), |event| async {
+                match event {
+                    Finalizer::Apply(ro) => act::reconcile_apply(&ro, &ctx).await,
+                    Finalizer::Cleanup(ro) => act::cleanup(&ro, &ctx).await,
+                }
+            })
+            .await
+            .map_err(|e| Error::Finalizer(Box::new(e))),
+            Err(invalid) => unreadable(&guard, invalid, &api, &ctx).await,
+        };
         ctx.metrics
             .duration
             .observe(started.elapsed().as_secs_f64());
@@ -299,7 +309,45 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     .await
 }
 
-fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Action {
+/// Reports a Rollout that cannot be read; lets it go when it is deleted (its children have
+/// ownerReferences, so garbage collection removes them).
+async fn unreadable(
+    guard: &DeserializeGuard<Rollout>,
+    invalid: &kube::core::error_boundary::InvalidObject,
+    api: &Api<Rollout>,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    let name = guard.name_any();
+    tracing::warn!(error = %invalid.error, "the Rollout cannot be read");
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "InvalidRollout".into(),
+        note: Some(format!(
+            "The stored Rollout cannot be read: {}",
+            invalid.error
+        )),
+        action: "Read".into(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &guard.object_ref(&())).await {
+        tracing::warn!(error = %err, "could not record an Event");
+    }
+    let finalizers = guard.finalizers();
+    if guard.meta().deletion_timestamp.is_some() && finalizers.iter().any(|f| f == FINALIZER) {
+        let kept: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();
+        let patch = serde_json::json!({"metadata": {"finalizers": kept}});
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(kube_err("remove the finalizer of an unreadable Rollout"))?;
+    }
+    Ok(Action::await_change())
+}
+
+fn error_policy(
+    rollout: Arc<DeserializeGuard<Rollout>>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
     tracing::warn!(rollout = %rollout.name_any(), error = %chain(error), "reconcile failed");
     ctx.metrics
         .errors

@@ -5,9 +5,10 @@ use super::split_resource;
 use crate::children::{GATEWAY_NAME, MANAGED_BY, ROLLOUT_LABEL};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
-use kube::ResourceExt;
 use kube::api::{ApiResource, DynamicObject};
+use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
+use kube::{Resource, ResourceExt};
 use std::sync::Arc;
 use weir_crds::Rollout;
 
@@ -15,7 +16,7 @@ use weir_crds::Rollout;
 #[derive(Clone)]
 pub struct Stores {
     /// Every Rollout.
-    pub rollouts: Store<Rollout>,
+    pub rollouts: Store<DeserializeGuard<Rollout>>,
     /// Deployments labelled `app.kubernetes.io/managed-by: weir` (revisions and gateways).
     pub deployments: Store<Deployment>,
     /// Services labelled `app.kubernetes.io/managed-by: weir`.
@@ -29,7 +30,7 @@ pub struct Stores {
 /// The write halves of [`Stores`], handed to the reflectors once.
 pub struct Writers {
     /// Feeds [`Stores::rollouts`].
-    pub rollouts: Writer<Rollout>,
+    pub rollouts: Writer<DeserializeGuard<Rollout>>,
     /// Feeds [`Stores::deployments`].
     pub deployments: Writer<Deployment>,
     /// Feeds [`Stores::services`].
@@ -123,7 +124,7 @@ impl Stores {
             .state_filter(|r| {
                 r.namespace().as_deref() == Some(ns)
                     && r.name_any() != name
-                    && r.metadata.deletion_timestamp.is_none()
+                    && r.meta().deletion_timestamp.is_none()
             })
             .len()
     }
