@@ -72,7 +72,7 @@ pub fn parse_duration(field: &str, value: &str) -> Result<Duration, DurationErro
             let part = match scale {
                 Some(scale) => {
                     let p = numer.checked_mul(micros_per_unit).ok_or_else(err)?;
-                    if p % scale != 0 {
+                    if !p.is_multiple_of(scale) {
                         return Err(err());
                     }
                     p / scale
@@ -84,7 +84,7 @@ pub fn parse_duration(field: &str, value: &str) -> Result<Duration, DurationErro
         total_micros = total_micros.checked_add(micros).ok_or_else(err)?;
         rest = after;
     }
-    if total_micros % 1_000 != 0 {
+    if !total_micros.is_multiple_of(1_000) {
         return Err(err());
     }
     let millis = u64::try_from(total_micros / 1_000).map_err(|_| err())?;
