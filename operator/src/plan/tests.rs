@@ -239,7 +239,10 @@ fn three_errors_in_a_row_pause_and_data_returning_resumes() {
         h.step();
     }
     assert_eq!(h.phase(), Phase::Paused);
-    assert!(conditions::is_true(&h.status().conditions, "AnalysisError"));
+    assert!(conditions::is_true(
+        &h.status().conditions,
+        conditions::Type::AnalysisError
+    ));
     // More errors while paused: each is its own AnalysisError Event, but no new Paused one.
     h.tick(30);
     h.check(Verdict::Error);
@@ -260,7 +263,7 @@ fn three_errors_in_a_row_pause_and_data_returning_resumes() {
     assert!(p.events.iter().any(|e| e.reason == "AnalysisResumed"));
     assert!(!conditions::is_true(
         &h.status().conditions,
-        "AnalysisError"
+        conditions::Type::AnalysisError
     ));
     assert_eq!(h.phase(), Phase::Progressing);
 }
