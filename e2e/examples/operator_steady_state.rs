@@ -6,8 +6,8 @@
 //!
 //! `cargo run -p weir-e2e --example operator_steady_state [-- SECONDS [--gateway]]`
 //!
-//! With `--gateway` the operator also applies the namespace's gateway ServiceAccount and
-//! Deployment on every reconcile.
+//! With `--gateway` the operator also ensures the namespace's gateway ServiceAccount and
+//! Deployment (applied only when missing or different in a field Weir sets).
 
 use anyhow::{Context as _, bail};
 use futures::StreamExt;

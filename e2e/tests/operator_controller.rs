@@ -240,3 +240,54 @@ async fn children_deleted_by_hand_come_back_and_retry_restarts_an_aborted_canary
     cluster.stop_controller();
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stable_deployment_deleted_mid_canary_comes_back_from_its_kept_template() -> Result<()> {
+    let mut cluster = start(Some(Arc::new(FixedSource::healthy()))).await?;
+    let client = cluster.client.clone();
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
+    create_healthy_v1(&rollouts, 30).await?;
+    set_image_v2(&rollouts).await?;
+    wait_phase(&rollouts, Phase::Paused, 30, "the pause step").await?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let before = deployments.get("foobar-v1").await?;
+    deployments.delete("foobar-v1", &Default::default()).await?;
+    let back = eventually(20, "foobar-v1 re-created and available", || async {
+        let d = deployments.get("foobar-v1").await?;
+        anyhow::ensure!(d.metadata.uid != before.metadata.uid, "not yet deleted");
+        let available = d.status.as_ref().and_then(|s| s.available_replicas);
+        anyhow::ensure!(available == Some(2), "{available:?} of 2 available");
+        Ok(d)
+    })
+    .await?;
+    let image = |d: &Deployment| {
+        d.spec
+            .template
+            .spec
+            .as_ref()
+            .and_then(|p| p.containers[0].image.clone())
+    };
+    assert_eq!(image(&back).as_deref(), Some("weir-demo:v1"));
+    assert_eq!(
+        back.spec
+            .template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.labels.clone()),
+        before
+            .spec
+            .template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.labels.clone())
+    );
+    let s = rollouts.get("foobar").await?.status.unwrap_or_default();
+    assert_eq!(
+        (s.phase, s.stable_revision, s.canary_revision),
+        (Some(Phase::Paused), Some(1), Some(2)),
+        "the canary goes on: {:?}",
+        s.message
+    );
+    cluster.stop_controller();
+    Ok(())
+}

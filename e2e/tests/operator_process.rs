@@ -349,3 +349,36 @@ async fn the_operator_under_its_service_account_and_config_rbac_completes_a_roll
     assert_eq!(holder.as_deref(), Some("op-sa"));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_port_that_cannot_be_bound_stops_the_operator_with_a_clear_error() -> Result<()> {
+    let cluster = start(None).await?;
+    let taken = std::net::TcpListener::bind(SocketAddr::new(cluster.net.host(2)?.into(), 0))?;
+    let addr = taken.local_addr()?;
+    let out = Command::new(workspace_binary("weir-operator")?)
+        .args(["--no-gateway", "--no-metrics-api"])
+        .args(["--metrics-addr", &addr.to_string()])
+        .env("KUBECONFIG", cluster.server.kubeconfig_path())
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), out)
+        .await
+        .context("the operator kept running without its admin port")??;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "exit: {:?}, stderr: {stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains(&format!(
+            "cannot bind the admin port (--metrics-addr {addr})"
+        )),
+        "stderr: {stderr}"
+    );
+    println!("{stderr}");
+    drop(taken);
+    Ok(())
+}

@@ -54,8 +54,8 @@ pub const OPERATOR: &[Access] = &[
     any("apps", "controllerrevisions", &["list", "patch", "delete"]),
     any("events.k8s.io", "events", &["create", "patch"]),
     // The namespace gateway: its ServiceAccount, and the RoleBinding of its read-only role.
-    any("", "serviceaccounts", &["patch"]),
-    any("rbac.authorization.k8s.io", "rolebindings", &["patch"]),
+    any("", "serviceaccounts", &["list", "watch", "patch", "delete"]),
+    any("rbac.authorization.k8s.io", "rolebindings", &["patch", "delete"]),
     Access {
         group: "rbac.authorization.k8s.io",
         resource: "clusterroles",

@@ -88,6 +88,39 @@ pub fn deployment(
     replicas: i32,
     template_hash: &str,
 ) -> Deployment {
+    deployment_from(
+        rollout,
+        revision,
+        replicas,
+        template_hash,
+        rollout.spec.template.clone(),
+    )
+}
+
+/// The template and template hash a ControllerRevision keeps (see [`controller_revision`]).
+pub fn kept_template(
+    kept: &ControllerRevision,
+) -> Result<(PodTemplateSpec, String), serde_json::Error> {
+    let template = serde_json::from_value(kept.data.0["spec"]["template"].clone())?;
+    let hash = kept
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(TEMPLATE_HASH_ANNOTATION))
+        .cloned()
+        .unwrap_or_default();
+    Ok((template, hash))
+}
+
+/// Revision N's Deployment `name-vN` from `template` (its kept template, when it is no
+/// longer the spec's), with the revision label added.
+pub fn deployment_from(
+    rollout: &Rollout,
+    revision: i64,
+    replicas: i32,
+    template_hash: &str,
+    mut template: PodTemplateSpec,
+) -> Deployment {
     let name = revision_name(
         rollout.metadata.name.as_deref().unwrap_or_default(),
         revision,
@@ -97,7 +130,6 @@ pub fn deployment(
         TEMPLATE_HASH_ANNOTATION.to_string(),
         template_hash.to_string(),
     )]));
-    let mut template: PodTemplateSpec = rollout.spec.template.clone();
     let pod_meta = template.metadata.get_or_insert_with(ObjectMeta::default);
     let labels = pod_meta.labels.get_or_insert_with(BTreeMap::new);
     labels.insert(REVISION_LABEL.to_string(), revision.to_string());
@@ -267,7 +299,8 @@ pub fn gateway_deployment(namespace: &str, image: &str) -> Deployment {
     Deployment {
         metadata: gateway_meta(namespace),
         spec: DeploymentSpec {
-            replicas: Some(1),
+            // Not set: the server defaults it to 1, and whoever scales the gateway owns it.
+            replicas: None,
             selector: LabelSelector {
                 match_labels: Some(labels.clone()),
                 ..LabelSelector::default()
@@ -310,6 +343,70 @@ pub fn gateway_deployment(namespace: &str, image: &str) -> Deployment {
         },
         status: None,
     }
+}
+
+/// Whether the live gateway Deployment differs from `want` in a field Weir sets: its
+/// labels, selector, pod labels, ServiceAccount, and each container's image, args, env
+/// and ports. Fields others set (replicas, defaults, annotations) are not compared.
+pub fn gateway_differs(live: &Deployment, want: &Deployment) -> bool {
+    let subset = |want: Option<&BTreeMap<String, String>>,
+                  live: Option<&BTreeMap<String, String>>| {
+        want.into_iter()
+            .flatten()
+            .all(|(k, v)| live.and_then(|l| l.get(k)) == Some(v))
+    };
+    if !subset(want.metadata.labels.as_ref(), live.metadata.labels.as_ref())
+        || want.spec.selector.match_labels != live.spec.selector.match_labels
+    {
+        return true;
+    }
+    let (Some(want_pod), Some(live_pod)) = (&want.spec.template.spec, &live.spec.template.spec)
+    else {
+        return true;
+    };
+    let pod_labels = |t: &PodTemplateSpec| t.metadata.as_ref().and_then(|m| m.labels.clone());
+    if !subset(
+        pod_labels(&want.spec.template).as_ref(),
+        pod_labels(&live.spec.template).as_ref(),
+    ) || want_pod.service_account_name != live_pod.service_account_name
+    {
+        return true;
+    }
+    want_pod.containers.iter().any(|w| {
+        live_pod
+            .containers
+            .iter()
+            .find(|l| l.name == w.name)
+            .is_none_or(|l| container_differs(l, w))
+    })
+}
+
+fn container_differs(live: &Container, want: &Container) -> bool {
+    let env = |c: &Container| -> Vec<(String, Option<String>, Option<String>)> {
+        c.env
+            .iter()
+            .flatten()
+            .map(|e| {
+                let path = e
+                    .value_from
+                    .as_ref()
+                    .and_then(|v| v.field_ref.as_ref())
+                    .map(|f| f.field_path.clone());
+                (e.name.clone(), e.value.clone(), path)
+            })
+            .collect()
+    };
+    let ports = |c: &Container| -> Vec<(Option<String>, i32)> {
+        c.ports
+            .iter()
+            .flatten()
+            .map(|p| (p.name.clone(), p.container_port))
+            .collect()
+    };
+    live.image != want.image
+        || live.args != want.args
+        || env(live) != env(want)
+        || ports(live) != ports(want)
 }
 
 fn field_env(name: &str, path: &str) -> EnvVar {

@@ -9,19 +9,25 @@
 //! ```
 
 mod act;
+pub mod expect;
 mod observe;
+pub mod stores;
 
 use crate::analysis::Analyst;
 use crate::metrics::{ErrorLabels, Metrics};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{Patch, PatchParams};
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::watcher;
-use kube::{Client, ResourceExt};
+use kube::runtime::reflector::{ObjectRef, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +63,11 @@ pub struct Context {
     pub analyst: Arc<Analyst>,
     /// The settings.
     pub config: Config,
+    /// The watch caches every reconcile reads from.
+    pub stores: stores::Stores,
+    /// The writes the watch caches have not shown yet.
+    pub expectations: expect::Expectations,
+    writers: parking_lot::Mutex<Option<stores::Writers>>,
 }
 
 /// Why a reconcile failed.
@@ -77,6 +88,11 @@ pub enum Error {
     /// The Rollout has no namespace.
     #[error("the Rollout has no namespace")]
     NoNamespace,
+    /// A revision to restore has no ControllerRevision holding its template.
+    #[error(
+        "revision {0} must be re-created, but its ControllerRevision (its kept template) is gone"
+    )]
+    NoHistory(String),
     /// An object could not be serialised.
     #[error("cannot serialise {what}")]
     Json {
@@ -96,6 +112,7 @@ impl Error {
             Self::Finalizer(_) => "finalizer",
             Self::NoNamespace => "no_namespace",
             Self::Json { .. } => "json",
+            Self::NoHistory(_) => "no_history",
         }
     }
 }
@@ -133,12 +150,16 @@ impl Context {
             controller: FIELD_MANAGER.into(),
             instance,
         };
+        let (stores, writers) = stores::new();
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             metrics,
             analyst,
             config,
+            stores,
+            expectations: expect::Expectations::default(),
+            writers: parking_lot::Mutex::new(Some(writers)),
         }
     }
 }
@@ -149,47 +170,136 @@ pub fn split_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&gvk, "trafficsplits")
 }
 
-/// Runs the controller until `shutdown` resolves.
+/// Runs the controller until `shutdown` resolves. `/ready` turns true once every watch
+/// has its first listing. A context runs one controller: a second call returns at once.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let Some(w) = ctx.writers.lock().take() else {
+        tracing::error!("this context's controller already ran");
+        return;
+    };
     let client = ctx.client.clone();
     let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=weir");
     let split = split_resource();
+    let rollouts = reflector(
+        w.rollouts,
+        watcher(
+            Api::<DeserializeGuard<Rollout>>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .inspect(seen(&ctx, "Rollout", expect::self_owner))
+    .applied_objects();
+    let deployments = reflector(
+        w.deployments,
+        watcher(Api::<Deployment>::all(client.clone()), owned.clone()),
+    )
+    .default_backoff()
+    .inspect(seen(&ctx, "Deployment", expect::child_owner))
+    .touched_objects();
+    let services = reflector(
+        w.services,
+        watcher(Api::<Service>::all(client.clone()), owned.clone()),
+    )
+    .default_backoff()
+    .inspect(seen(&ctx, "Service", expect::child_owner))
+    .touched_objects();
+    let splits = reflector(
+        w.splits,
+        watcher(
+            Api::<DynamicObject>::all_with(client.clone(), &split),
+            owned.clone(),
+        ),
+    )
+    .default_backoff()
+    .inspect(seen(&ctx, "TrafficSplit", expect::child_owner))
+    .touched_objects();
+    // No Rollout owns the gateway ServiceAccounts: a change wakes their namespace's Rollouts.
+    let service_accounts = reflector(
+        w.service_accounts,
+        watcher(Api::<ServiceAccount>::all(client), owned),
+    )
+    .default_backoff()
+    .inspect(seen(&ctx, "ServiceAccount", expect::child_owner))
+    .touched_objects();
+    let ready = {
+        let ctx = ctx.clone();
+        async move {
+            if ctx.stores.wait_until_ready().await {
+                ctx.metrics
+                    .ready
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!("watches are up");
+            }
+        }
+    };
+    let ready = tokio::spawn(ready);
+    let gateway_watchers = ctx.stores.rollouts.clone();
+    Controller::for_stream(rollouts, ctx.stores.rollouts.clone())
+        .owns_stream(deployments)
+        .owns_stream(services)
+        .owns_stream_with(splits, split)
+        .watches_stream(service_accounts, move |sa: ServiceAccount| {
+            // A gateway that went (its namespace's last Rollout was deleted, or by hand):
+            // the namespace's Rollouts look again, and re-create it if one still lives.
+            let ns = sa.namespace();
+            gateway_watchers
+                .state_filter(|r| r.namespace() == ns)
+                .iter()
+                .map(|r| ObjectRef::from_obj(r.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile result");
+            }
+        })
+        .await;
+    ready.abort();
     ctx.metrics
         .ready
-        .store(true, std::sync::atomic::Ordering::Relaxed);
-    Controller::new(
-        Api::<Rollout>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .owns(Api::<Deployment>::all(client.clone()), owned.clone())
-    .owns(Api::<Service>::all(client.clone()), owned.clone())
-    .owns_with(Api::<DynamicObject>::all_with(client, &split), split, owned)
-    .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx)
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "reconcile result");
-        }
-    })
-    .await;
+        .store(false, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// One reconcile of one Rollout, in a span naming it.
-async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = rollout.namespace().ok_or(Error::NoNamespace)?;
-    let span = tracing::info_span!("reconcile", rollout = %format!("{ns}/{}", rollout.name_any()));
+/// A stream hook that ticks off the expectations each watch event satisfies.
+fn seen<K: kube::Resource>(
+    ctx: &Arc<Context>,
+    kind: &'static str,
+    owner_of: fn(&K) -> Option<String>,
+) -> impl Fn(&Result<watcher::Event<K>, watcher::Error>) + use<K> {
+    let ctx = ctx.clone();
+    move |event| {
+        if let Ok(event) = event {
+            ctx.expectations.observe(kind, event, owner_of);
+        }
+    }
+}
+
+/// One reconcile of one Rollout, in a span naming it. A Rollout whose stored JSON cannot
+/// be read gets a Warning Event instead (and, when deleted, loses its finalizer).
+async fn reconcile(
+    guard: Arc<DeserializeGuard<Rollout>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let ns = guard.namespace().ok_or(Error::NoNamespace)?;
+    let span = tracing::info_span!("reconcile", rollout = %format!("{ns}/{}", guard.name_any()));
     async move {
         let started = Instant::now();
         ctx.metrics.reconciles.inc();
         let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &ns);
-        let result = finalizer(&api, FINALIZER, rollout, |event| async {
-            match event {
-                Finalizer::Apply(ro) => act::reconcile_apply(&ro, &ctx).await,
-                Finalizer::Cleanup(ro) => act::cleanup(&ro, &ctx).await,
-            }
-        })
-        .await
-        .map_err(|e| Error::Finalizer(Box::new(e)));
+        let result = match &guard.0 {
+            Ok(rollout) => finalizer(&api, FINALIZER, Arc::new(rollout.clone()), |event| async {
+                match event {
+                    Finalizer::Apply(ro) => act::reconcile_apply(&ro, &ctx).await,
+                    Finalizer::Cleanup(ro) => act::cleanup(&ro, &ctx).await,
+                }
+            })
+            .await
+            .map_err(|e| Error::Finalizer(Box::new(e))),
+            Err(invalid) => unreadable(&guard, invalid, &api, &ctx).await,
+        };
         ctx.metrics
             .duration
             .observe(started.elapsed().as_secs_f64());
@@ -199,7 +309,45 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     .await
 }
 
-fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Action {
+/// Reports a Rollout that cannot be read; lets it go when it is deleted (its children have
+/// ownerReferences, so garbage collection removes them).
+async fn unreadable(
+    guard: &DeserializeGuard<Rollout>,
+    invalid: &kube::core::error_boundary::InvalidObject,
+    api: &Api<Rollout>,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    let name = guard.name_any();
+    tracing::warn!(error = %invalid.error, "the Rollout cannot be read");
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "InvalidRollout".into(),
+        note: Some(format!(
+            "The stored Rollout cannot be read: {}",
+            invalid.error
+        )),
+        action: "Read".into(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &guard.object_ref(&())).await {
+        tracing::warn!(error = %err, "could not record an Event");
+    }
+    let finalizers = guard.finalizers();
+    if guard.meta().deletion_timestamp.is_some() && finalizers.iter().any(|f| f == FINALIZER) {
+        let kept: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();
+        let patch = serde_json::json!({"metadata": {"finalizers": kept}});
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(kube_err("remove the finalizer of an unreadable Rollout"))?;
+    }
+    Ok(Action::await_change())
+}
+
+fn error_policy(
+    rollout: Arc<DeserializeGuard<Rollout>>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
     tracing::warn!(rollout = %rollout.name_any(), error = %chain(error), "reconcile failed");
     ctx.metrics
         .errors

@@ -188,9 +188,37 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics`, `/ready` and `/live` until the task is dropped.
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
+impl Metrics {
+    /// Removes every series of a deleted Rollout.
+    pub fn forget_rollout(&self, namespace: &str, rollout: &str) {
+        for p in ["Healthy", "Progressing", "Paused", "Degraded", "Aborted"] {
+            self.phase.remove(&PhaseLabels {
+                namespace: namespace.into(),
+                rollout: rollout.into(),
+                phase: p.into(),
+            });
+        }
+        for verdict in ["Pass", "Fail", "Inconclusive", "Error", "Missing"] {
+            self.checks.remove(&PhaseLabels {
+                namespace: namespace.into(),
+                rollout: rollout.into(),
+                phase: verdict.into(),
+            });
+        }
+        self.canary_weight.remove(&RolloutLabels {
+            namespace: namespace.into(),
+            rollout: rollout.into(),
+        });
+    }
+}
+
+/// Binds `addr` for [`serve`]; a failure (the port is taken) is the caller's to report.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves `/metrics`, `/ready` and `/live` on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let metrics = metrics.clone();

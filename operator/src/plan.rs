@@ -110,8 +110,12 @@ impl<'a> Planner<'a> {
     }
 
     fn invalid(&mut self, message: String) {
-        let changed = !conditions::is_true_with(&self.status.conditions, "InvalidSpec", &message);
-        self.set_condition("InvalidSpec", true, "InvalidSpec", &message);
+        let changed = !conditions::is_true_with(
+            &self.status.conditions,
+            conditions::Type::InvalidSpec,
+            &message,
+        );
+        self.set_condition(conditions::Type::InvalidSpec, true, "InvalidSpec", &message);
         if changed {
             self.event(true, "InvalidSpec", format!("Invalid spec: {message}"));
         }
@@ -120,7 +124,7 @@ impl<'a> Planner<'a> {
         self.status.observed_generation = self.rollout.metadata.generation;
     }
 
-    fn set_condition(&mut self, type_: &str, value: bool, reason: &str, message: &str) {
+    fn set_condition(&mut self, type_: conditions::Type, value: bool, reason: &str, message: &str) {
         let generation = self.rollout.metadata.generation;
         conditions::set(
             &mut self.status.conditions,
@@ -134,7 +138,7 @@ impl<'a> Planner<'a> {
     }
 
     fn run(&mut self, settings: &Settings) {
-        conditions::remove(&mut self.status.conditions, "InvalidSpec");
+        conditions::remove(&mut self.status.conditions, conditions::Type::InvalidSpec);
         self.status.observed_generation = self.rollout.metadata.generation;
         self.status.replicas = Some(self.rollout.spec.replicas);
         self.status.selector = Some(validate::selector_string(&self.rollout.spec.selector));
@@ -236,9 +240,9 @@ impl<'a> Planner<'a> {
         s.aborted_at = None;
         s.promote_full = false;
         s.promote_step = None;
-        conditions::remove(&mut s.conditions, "Aborted");
-        conditions::remove(&mut s.conditions, "AnalysisError");
-        conditions::remove(&mut s.conditions, "Paused");
+        conditions::remove(&mut s.conditions, conditions::Type::Aborted);
+        conditions::remove(&mut s.conditions, conditions::Type::AnalysisError);
+        conditions::remove(&mut s.conditions, conditions::Type::Paused);
     }
 
     /// The steady state: the stable revision alone takes all traffic.
@@ -265,7 +269,12 @@ impl<'a> Planner<'a> {
         } else {
             let msg = self.waiting_message(stable);
             self.status.phase = Some(Phase::Degraded);
-            self.set_condition("Available", false, "RevisionUnavailable", &msg);
+            self.set_condition(
+                conditions::Type::Available,
+                false,
+                "RevisionUnavailable",
+                &msg,
+            );
             self.status.message = Some(msg);
         }
     }
@@ -277,18 +286,33 @@ impl<'a> Planner<'a> {
         // Every step is behind a Healthy rollout, so the STEP column reads `n/n`.
         let n = self.rollout.spec.steps().len();
         self.status.step_progress = Some(format!("{n}/{n}"));
-        self.set_condition("Available", true, "RevisionAvailable", &msg);
-        self.set_condition("Progressing", false, "RolloutComplete", &msg);
-        self.set_condition("Completed", true, "RolloutComplete", &msg);
-        conditions::remove(&mut self.status.conditions, "Paused");
+        self.set_condition(conditions::Type::Available, true, "RevisionAvailable", &msg);
+        self.set_condition(
+            conditions::Type::Progressing,
+            false,
+            "RolloutComplete",
+            &msg,
+        );
+        self.set_condition(conditions::Type::Completed, true, "RolloutComplete", &msg);
+        conditions::remove(&mut self.status.conditions, conditions::Type::Paused);
         self.status.message = Some(msg);
     }
 
     fn progressing(&mut self, message: &str) {
         self.status.phase = Some(Phase::Progressing);
-        self.set_condition("Progressing", true, "RolloutProgressing", message);
-        self.set_condition("Completed", false, "RolloutProgressing", message);
-        conditions::remove(&mut self.status.conditions, "Paused");
+        self.set_condition(
+            conditions::Type::Progressing,
+            true,
+            "RolloutProgressing",
+            message,
+        );
+        self.set_condition(
+            conditions::Type::Completed,
+            false,
+            "RolloutProgressing",
+            message,
+        );
+        conditions::remove(&mut self.status.conditions, conditions::Type::Paused);
         self.status.message = Some(message.to_string());
     }
 
@@ -297,19 +321,29 @@ impl<'a> Planner<'a> {
         // (each failed check has its own AnalysisError Event).
         let still_analysis_error = reason == "AnalysisError"
             && self.before.phase == Some(Phase::Paused)
-            && conditions::reason_of(&self.before.conditions, "Paused") == Some(reason);
+            && conditions::reason_of(&self.before.conditions, conditions::Type::Paused)
+                == Some(reason);
         if !still_analysis_error
             && (self.before.phase != Some(Phase::Paused)
-                || !conditions::is_true_with(&self.before.conditions, "Paused", message))
+                || !conditions::is_true_with(
+                    &self.before.conditions,
+                    conditions::Type::Paused,
+                    message,
+                ))
         {
             self.event(false, "Paused", message.to_string());
         }
         self.status.phase = Some(Phase::Paused);
-        self.set_condition("Paused", true, reason, message);
+        self.set_condition(conditions::Type::Paused, true, reason, message);
         if reason != "ProgressDeadlineExceeded" {
-            self.set_condition("Progressing", true, "RolloutPaused", message);
+            self.set_condition(
+                conditions::Type::Progressing,
+                true,
+                "RolloutPaused",
+                message,
+            );
         }
-        self.set_condition("Completed", false, "RolloutPaused", message);
+        self.set_condition(conditions::Type::Completed, false, "RolloutPaused", message);
         self.status.message = Some(message.to_string());
     }
 
@@ -361,6 +395,18 @@ impl<'a> Planner<'a> {
         {
             self.ensure
                 .push(Action::EnsureRevision { revision, replicas });
+        }
+    }
+
+    /// Keeps a revision whose template is no longer in the spec running with `replicas`:
+    /// re-creates it (Deployment and Service) from its kept template when its Deployment
+    /// is gone, else scales it.
+    fn keep_revision(&mut self, revision: i64, replicas: i32) {
+        if !self.observed.revisions.contains_key(&revision) {
+            self.ensure
+                .push(Action::RestoreRevision { revision, replicas });
+        } else {
+            self.scale_revision(revision, replicas);
         }
     }
 

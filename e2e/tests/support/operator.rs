@@ -176,25 +176,38 @@ pub async fn start_with(
         stop: None,
     };
     if let Some(source) = source {
-        let config = Config {
-            gateway,
-            gateway_image: "weir-proxy:test".into(),
-            resync: Duration::from_secs(30),
-        };
-        let ctx = Arc::new(Context::new(
-            client,
-            Arc::new(Metrics::default()),
-            Arc::new(Analyst::only(source)),
-            config,
-            Some("test".into()),
-        ));
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(controller::run(ctx, async move {
-            let _ = rx.await;
-        }));
-        cluster.stop = Some(tx);
+        let (_, stop) = spawn_controller(client, source, gateway, Duration::from_secs(30));
+        cluster.stop = Some(stop);
     }
     Ok(cluster)
+}
+
+/// Runs the controller in-process with `client`, the gateway on or off, resyncing every
+/// `resync`; returns its metrics and the sender that stops it.
+pub fn spawn_controller(
+    client: Client,
+    source: Arc<dyn MetricsSource>,
+    gateway: bool,
+    resync: Duration,
+) -> (Arc<Metrics>, tokio::sync::oneshot::Sender<()>) {
+    let config = Config {
+        gateway,
+        gateway_image: "weir-proxy:test".into(),
+        resync,
+    };
+    let metrics = Arc::new(Metrics::default());
+    let ctx = Arc::new(Context::new(
+        client,
+        metrics.clone(),
+        Arc::new(Analyst::only(source)),
+        config,
+        Some("test".into()),
+    ));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(controller::run(ctx, async move {
+        let _ = rx.await;
+    }));
+    (metrics, tx)
 }
 
 /// The test Rollout: 2 replicas, steps 20, pause 1s, 50, pause, analysis, 80.

@@ -117,7 +117,18 @@ async fn main() -> anyhow::Result<()> {
     let client = kube::Client::try_from(kube_config.clone()).context("a Kubernetes client")?;
     report_missing_access(&client, &args).await;
     let metrics = Arc::new(Metrics::default());
-    tokio::spawn(metrics::serve(args.metrics_addr, metrics.clone()));
+    let admin = metrics::bind(args.metrics_addr).await.with_context(|| {
+        format!(
+            "cannot bind the admin port (--metrics-addr {}): /metrics, /ready and /live would be missing",
+            args.metrics_addr
+        )
+    })?;
+    let admin_metrics = metrics.clone();
+    tokio::spawn(async move {
+        if let Err(e) = metrics::serve(admin, admin_metrics).await {
+            tracing::error!(error = %e, "the admin port stopped serving");
+        }
+    });
     let _metrics_api = if args.no_metrics_api {
         None
     } else {

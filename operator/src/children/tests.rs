@@ -152,3 +152,74 @@ fn history_keeps_the_newest_ten_and_never_stable_or_canary() {
     assert_eq!(history_to_prune(&all, &[1, 14]), vec![3, 2]);
     assert!(history_to_prune(&[1, 2, 3], &[3]).is_empty());
 }
+
+#[test]
+fn a_gateway_differs_only_in_what_weir_sets() {
+    let want = gateway_deployment("default", "weir-proxy:1");
+    assert_eq!(
+        want.spec.replicas, None,
+        "replicas are left to whoever scales"
+    );
+    // What the server and others add is no difference: replicas, annotations, extra
+    // labels, defaulted port protocols and fieldRef API versions.
+    let mut live = want.clone();
+    live.spec.replicas = Some(3);
+    live.metadata.annotations = Some(BTreeMap::from([("a".to_string(), "b".to_string())]));
+    live.metadata
+        .labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert("team".into(), "x".into());
+    let pod = live.spec.template.spec.as_mut().unwrap();
+    for p in pod.containers[0].ports.iter_mut().flatten() {
+        p.protocol = Some("TCP".into());
+    }
+    for e in pod.containers[0].env.iter_mut().flatten() {
+        if let Some(f) = e.value_from.as_mut().and_then(|v| v.field_ref.as_mut()) {
+            f.api_version = Some("v1".into());
+        }
+    }
+    assert!(!gateway_differs(&live, &want));
+    // What Weir sets is a difference.
+    let other_image = gateway_deployment("default", "weir-proxy:2");
+    assert!(gateway_differs(&live, &other_image));
+    let mut no_args = live.clone();
+    no_args.spec.template.spec.as_mut().unwrap().containers[0].args = None;
+    assert!(gateway_differs(&no_args, &want));
+    let mut no_sa = live.clone();
+    no_sa
+        .spec
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .service_account_name = None;
+    assert!(gateway_differs(&no_sa, &want));
+    let mut relabelled = live.clone();
+    relabelled
+        .spec
+        .template
+        .metadata
+        .as_mut()
+        .unwrap()
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("app.kubernetes.io/name".into(), "other".into());
+    assert!(gateway_differs(&relabelled, &want));
+    let mut no_container = live.clone();
+    no_container.spec.template.spec.as_mut().unwrap().containers[0].name = "other".into();
+    assert!(gateway_differs(&no_container, &want));
+}
+
+#[test]
+fn a_kept_template_rebuilds_the_revisions_deployment() {
+    let ro = rollout();
+    let hash = template_hash(&ro.spec.template);
+    let kept = controller_revision(&ro, 1, &hash).unwrap();
+    let mut changed = ro.clone();
+    changed.spec.template.spec.as_mut().unwrap().containers[0].image = Some("other:v9".into());
+    let (template, kept_hash) = kept_template(&kept).unwrap();
+    assert_eq!(kept_hash, hash);
+    let restored = deployment_from(&changed, 1, 2, &kept_hash, template);
+    assert_eq!(restored, deployment(&ro, 1, 2, &hash));
+}

@@ -1,5 +1,6 @@
 //! Carries a plan out: server-side apply of children, deletes, Events and the status.
 
+use super::expect::Want;
 use super::{Context, Error, FIELD_MANAGER, kube_err, observe, split_resource};
 use crate::children;
 use crate::plan::{Action as PlanAction, Plan, plan, revision_name, template_hash};
@@ -14,20 +15,21 @@ use serde_json::{Map, Value, json};
 use std::time::Duration;
 use weir_crds::Rollout;
 
+/// How soon a Rollout whose writes the caches have not shown yet is looked at again.
+const UNSETTLED_RETRY: Duration = Duration::from_millis(100);
+
 /// Observes, plans and acts for a Rollout that exists.
 pub async fn reconcile_apply(cached: &Rollout, ctx: &Context) -> Result<Action, Error> {
     let ns = cached.namespace().ok_or(Error::NoNamespace)?;
-    // Plan from the live object: the watch cache may not have seen our last status write
-    // yet, and planning from it would repeat that write's decisions (and Events).
-    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &ns);
-    let Some(live) = api
-        .get_opt(&cached.name_any())
-        .await
-        .map_err(kube_err("get the Rollout"))?
-    else {
-        return Ok(Action::await_change());
-    };
-    let rollout = &live;
+    // Plan only from caches that show every write this Rollout made: a cache that has
+    // not seen the last status write would repeat its decisions (and Events).
+    if !ctx
+        .expectations
+        .settled(&ns, &cached.name_any(), tokio::time::Instant::now())
+    {
+        return Ok(Action::requeue(UNSETTLED_RETRY));
+    }
+    let rollout = cached;
     if ctx.config.gateway {
         ensure_gateway(ctx, &ns).await?;
     }
@@ -75,10 +77,11 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
         match action {
             PlanAction::EnsureRootService => {
                 let svc = children::root_service(rollout, ctx.config.gateway);
-                services
+                let written = services
                     .patch(&rollout.root_service_name(), &apply, &Patch::Apply(&svc))
                     .await
                     .map_err(kube_err("apply the root Service"))?;
+                expect_version(ctx, ns, &name, "Service", &written);
             }
             PlanAction::EnsureRevision { revision, replicas } => {
                 let rev = revision_name(&name, *revision);
@@ -88,15 +91,17 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
                     *replicas,
                     &template_hash(&rollout.spec.template),
                 );
-                deployments
+                let written = deployments
                     .patch(&rev, &apply, &Patch::Apply(&d))
                     .await
                     .map_err(kube_err(format!("apply Deployment {rev}")))?;
+                expect_version(ctx, ns, &name, "Deployment", &written);
                 let s = children::revision_service(rollout, *revision);
-                services
+                let written = services
                     .patch(&rev, &apply, &Patch::Apply(&s))
                     .await
                     .map_err(kube_err(format!("apply Service {rev}")))?;
+                expect_version(ctx, ns, &name, "Service", &written);
                 let history = children::controller_revision(
                     rollout,
                     *revision,
@@ -112,17 +117,43 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
                     .map_err(kube_err(format!("apply ControllerRevision {rev}")))?;
                 prune_history = true;
             }
+            PlanAction::RestoreRevision { revision, replicas } => {
+                let rev = revision_name(&name, *revision);
+                let kept = revisions
+                    .get_opt(&rev)
+                    .await
+                    .map_err(kube_err(format!("get ControllerRevision {rev}")))?
+                    .ok_or_else(|| Error::NoHistory(rev.clone()))?;
+                let (template, hash) =
+                    children::kept_template(&kept).map_err(|source| Error::Json {
+                        what: format!("the template kept in ControllerRevision {rev}"),
+                        source,
+                    })?;
+                let d = children::deployment_from(rollout, *revision, *replicas, &hash, template);
+                let written = deployments
+                    .patch(&rev, &apply, &Patch::Apply(&d))
+                    .await
+                    .map_err(kube_err(format!("re-create Deployment {rev}")))?;
+                expect_version(ctx, ns, &name, "Deployment", &written);
+                let s = children::revision_service(rollout, *revision);
+                let written = services
+                    .patch(&rev, &apply, &Patch::Apply(&s))
+                    .await
+                    .map_err(kube_err(format!("re-create Service {rev}")))?;
+                expect_version(ctx, ns, &name, "Service", &written);
+            }
             PlanAction::ScaleRevision { revision, replicas } => {
                 let rev = revision_name(&name, *revision);
                 let patch = json!({"spec": {"replicas": replicas}});
-                deployments
+                let written = deployments
                     .patch(&rev, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
                     .map_err(kube_err(format!("scale Deployment {rev}")))?;
+                expect_version(ctx, ns, &name, "Deployment", &written);
             }
             PlanAction::WriteSplit { backends } => {
                 let split = children::traffic_split(rollout, backends);
-                splits
+                let written = splits
                     .patch(
                         &children::split_name(rollout),
                         &apply,
@@ -130,12 +161,21 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
                     )
                     .await
                     .map_err(kube_err("apply the TrafficSplit"))?;
+                expect_version(ctx, ns, &name, "TrafficSplit", &written);
             }
             PlanAction::DeleteService { revision } => {
-                delete_opt(&services, &revision_name(&name, *revision)).await?;
+                let rev = revision_name(&name, *revision);
+                if delete_opt(&services, &rev).await? {
+                    ctx.expectations
+                        .expect(ns, &name, "Service", &rev, Want::Gone);
+                }
             }
             PlanAction::DeleteDeployment { revision } => {
-                delete_opt(&deployments, &revision_name(&name, *revision)).await?;
+                let rev = revision_name(&name, *revision);
+                if delete_opt(&deployments, &rev).await? {
+                    ctx.expectations
+                        .expect(ns, &name, "Deployment", &rev, Want::Gone);
+                }
             }
         }
     }
@@ -214,13 +254,15 @@ async fn write_status(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> R
         return Ok(());
     };
     let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), ns);
-    api.patch_status(
-        &rollout.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&json!({ "status": diff })),
-    )
-    .await
-    .map_err(kube_err("patch the Rollout status"))?;
+    let written = api
+        .patch_status(
+            &rollout.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&json!({ "status": diff })),
+        )
+        .await
+        .map_err(kube_err("patch the Rollout status"))?;
+    expect_version(ctx, ns, &rollout.name_any(), "Rollout", &written);
     Ok(())
 }
 
@@ -253,35 +295,69 @@ pub fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
     }
 }
 
-async fn delete_opt<K>(api: &Api<K>, name: &str) -> Result<(), Error>
+/// Records that the cache should come to show `written`, the answer to a write.
+fn expect_version<K: Resource>(
+    ctx: &Context,
+    ns: &str,
+    rollout: &str,
+    kind: &'static str,
+    written: &K,
+) {
+    if let Some(rv) = written.meta().resource_version.clone() {
+        ctx.expectations.expect(
+            ns,
+            rollout,
+            kind,
+            &written.meta().name.clone().unwrap_or_default(),
+            Want::Version(rv),
+        );
+    }
+}
+
+/// Deletes `name`; true when it existed.
+async fn delete_opt<K>(api: &Api<K>, name: &str) -> Result<bool, Error>
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
     match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
         Err(e) => Err(kube_err(format!("delete {name}"))(e)),
     }
 }
 
-/// Ensures the namespace's gateway ServiceAccount and Deployment.
+/// Ensures the namespace's gateway ServiceAccount and Deployment: each is applied only
+/// when the cache has none or it differs in a field Weir sets. `replicas` is not among
+/// them, so `kubectl scale` or an autoscaler keeps the count it sets.
 async fn ensure_gateway(ctx: &Context, ns: &str) -> Result<(), Error> {
     let apply = PatchParams::apply(FIELD_MANAGER).force();
-    let sas: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), ns);
-    sas.patch(
-        children::GATEWAY_NAME,
-        &apply,
-        &Patch::Apply(&children::gateway_service_account(ns)),
-    )
-    .await
-    .map_err(kube_err("apply the gateway ServiceAccount"))?;
-    ensure_gateway_access(ctx, ns, &apply).await?;
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
-    let d = children::gateway_deployment(ns, &ctx.config.gateway_image);
-    deployments
-        .patch(children::GATEWAY_NAME, &apply, &Patch::Apply(&d))
+    let mut bind = false;
+    if ctx.stores.gateway_service_account(ns).is_none() {
+        let sas: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), ns);
+        sas.patch(
+            children::GATEWAY_NAME,
+            &apply,
+            &Patch::Apply(&children::gateway_service_account(ns)),
+        )
         .await
-        .map_err(kube_err("apply the gateway Deployment"))?;
+        .map_err(kube_err("apply the gateway ServiceAccount"))?;
+        bind = true;
+    }
+    let want = children::gateway_deployment(ns, &ctx.config.gateway_image);
+    let current = ctx.stores.gateway(ns);
+    if current.is_none_or(|live| children::gateway_differs(&live, &want)) {
+        bind = true;
+        let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
+        deployments
+            .patch(children::GATEWAY_NAME, &apply, &Patch::Apply(&want))
+            .await
+            .map_err(kube_err("apply the gateway Deployment"))?;
+    }
+    // The RoleBinding is not cached: it is applied with the ServiceAccount or the
+    // Deployment, so that a settled namespace makes no write.
+    if bind {
+        ensure_gateway_access(ctx, ns, &apply).await?;
+    }
     Ok(())
 }
 
@@ -300,25 +376,36 @@ async fn ensure_gateway_access(ctx: &Context, ns: &str, apply: &PatchParams) -> 
     Ok(())
 }
 
-/// Removes the TrafficSplit and the Services of a deleted Rollout (Deployments go by garbage collection).
+/// Removes the namespace's gateway (Deployment, ServiceAccount and RoleBinding).
+async fn remove_gateway(ctx: &Context, ns: &str) -> Result<(), Error> {
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
+    delete_opt(&deployments, children::GATEWAY_NAME).await?;
+    let sas: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), ns);
+    delete_opt(&sas, children::GATEWAY_NAME).await?;
+    let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
+        Api::namespaced(ctx.client.clone(), ns);
+    delete_opt(&bindings, children::GATEWAY_NAME).await?;
+    Ok(())
+}
+
+/// Removes the TrafficSplit and the Services of a deleted Rollout (Deployments go by
+/// garbage collection), its metric series, and the namespace's gateway when it was the
+/// namespace's last Rollout.
 pub async fn cleanup(rollout: &Rollout, ctx: &Context) -> Result<Action, Error> {
     let ns = rollout.namespace().ok_or(Error::NoNamespace)?;
+    let name = rollout.name_any();
     let splits: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), &ns, &split_resource());
     delete_opt(&splits, &children::split_name(rollout)).await?;
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
-    let selector = ListParams::default().labels(&format!(
-        "{}={}",
-        children::ROLLOUT_LABEL,
-        rollout.name_any()
-    ));
-    for s in services
-        .list(&selector)
-        .await
-        .map_err(kube_err("list Services"))?
-    {
+    for s in ctx.stores.rollout_services(&ns, &name) {
         delete_opt(&services, &s.name_any()).await?;
     }
+    if ctx.config.gateway && ctx.stores.other_live_rollouts(&ns, &name) == 0 {
+        remove_gateway(ctx, &ns).await?;
+    }
+    ctx.expectations.forget(&ns, &name);
+    ctx.metrics.forget_rollout(&ns, &name);
     let reference = rollout.object_ref(&());
     let event = Event {
         type_: EventType::Normal,

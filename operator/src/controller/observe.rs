@@ -1,17 +1,18 @@
 //! Gathers what exists for a Rollout into the planner's `Observed`.
 
-use super::{Context, Error, kube_err, split_resource};
+use super::{Context, Error, kube_err};
 use crate::children::{REVISION_LABEL, ROLLOUT_LABEL, TEMPLATE_HASH_ANNOTATION, split_name};
 use crate::plan::{Observed, RevisionState, check_due, template_hash};
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::{Api, DynamicObject};
 use weir_crds::Rollout;
 use weir_crds::model::{SmiObject, normalise};
 
-/// Lists the Rollout's children, reads its split, and runs a check when one is due.
+/// Reads the Rollout's children and split from the watch caches, and runs a check when
+/// one is due. The only request it may make is a GET of the root Service when the cache
+/// has no Weir Service of that name (to tell a conflict from a missing Service).
 pub async fn gather(
     rollout: &Rollout,
     ctx: &Context,
@@ -19,20 +20,11 @@ pub async fn gather(
     now: Timestamp,
 ) -> Result<Observed, Error> {
     let name = rollout.name_any();
-    let selector = ListParams::default().labels(&format!("{ROLLOUT_LABEL}={name}"));
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
-    let services: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
-    let splits: Api<DynamicObject> =
-        Api::namespaced_with(ctx.client.clone(), ns, &split_resource());
     let mut observed = Observed {
         template_hash: template_hash(&rollout.spec.template),
         ..Observed::default()
     };
-    for d in deployments
-        .list(&selector)
-        .await
-        .map_err(kube_err("list Deployments"))?
-    {
+    for d in ctx.stores.rollout_deployments(ns, &name) {
         let Some(revision) = revision_of(&d.labels().get(REVISION_LABEL).cloned()) else {
             continue;
         };
@@ -55,11 +47,7 @@ pub async fn gather(
         observed.revisions.insert(revision, state);
     }
     let root = rollout.root_service_name();
-    for s in services
-        .list(&selector)
-        .await
-        .map_err(kube_err("list Services"))?
-    {
+    for s in ctx.stores.rollout_services(ns, &name) {
         if s.metadata.deletion_timestamp.is_some() {
             continue;
         }
@@ -69,24 +57,28 @@ pub async fn gather(
             observed.services.insert(revision);
         }
     }
-    if !observed.root_service
-        && let Some(svc) = services
-            .get_opt(&root)
-            .await
-            .map_err(kube_err("get the root Service"))?
-    {
-        // Our selector did not list it: it is another Rollout's, or not Weir's at all.
-        observed.root_service = true;
-        observed.root_service_conflict = Some(match svc.labels().get(ROLLOUT_LABEL) {
-            Some(other) => format!("Rollout {other}"),
-            None => "a Service that Weir does not manage".to_string(),
-        });
+    if !observed.root_service {
+        let other = match ctx.stores.service(ns, &root) {
+            Some(svc) => Some(svc),
+            None => {
+                let services: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
+                services
+                    .get_opt(&root)
+                    .await
+                    .map_err(kube_err("get the root Service"))?
+                    .map(std::sync::Arc::new)
+            }
+        };
+        if let Some(svc) = other {
+            // It is not this Rollout's: another Rollout's, or not Weir's at all.
+            observed.root_service = true;
+            observed.root_service_conflict = Some(match svc.labels().get(ROLLOUT_LABEL) {
+                Some(other) => format!("Rollout {other}"),
+                None => "a Service that Weir does not manage".to_string(),
+            });
+        }
     }
-    if let Some(split) = splits
-        .get_opt(&split_name(rollout))
-        .await
-        .map_err(kube_err("get the TrafficSplit"))?
-    {
+    if let Some(split) = ctx.stores.split(ns, &split_name(rollout)) {
         observed.split = split_backends(&split, ns);
     }
     if check_due(rollout, now)

@@ -25,17 +25,22 @@ enum StepOutcome {
 /// Drives the canary `canary` against `stable`.
 pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary: i64) {
     let replicas = p.rollout.spec.replicas;
-    p.scale_revision(stable, replicas);
+    p.keep_revision(stable, replicas);
     // During a canary, Available speaks of stable; it must not keep claiming "all traffic".
     if p.available(stable) {
         let msg = format!(
             "Stable revision {} is available",
             revision_name(p.name(), stable)
         );
-        p.set_condition("Available", true, "RevisionAvailable", &msg);
+        p.set_condition(conditions::Type::Available, true, "RevisionAvailable", &msg);
     } else {
         let msg = p.waiting_message(stable);
-        p.set_condition("Available", false, "RevisionUnavailable", &msg);
+        p.set_condition(
+            conditions::Type::Available,
+            false,
+            "RevisionUnavailable",
+            &msg,
+        );
     }
     if p.status.abort {
         abort(p, stable, canary, "AbortedByUser", "Aborted by request");
@@ -313,9 +318,14 @@ fn fold_check(p: &mut Planner<'_>, settings: &Settings, check: &AnalysisResult) 
         .map_or(0, |a| a.consecutive_errors);
     if errors >= ERRORS_BEFORE_PAUSE {
         let msg = format!("The metrics source failed {errors} times in a row");
-        p.set_condition("AnalysisError", true, "MetricsUnavailable", &msg);
-    } else if conditions::is_true(&p.status.conditions, "AnalysisError") {
-        conditions::remove(&mut p.status.conditions, "AnalysisError");
+        p.set_condition(
+            conditions::Type::AnalysisError,
+            true,
+            "MetricsUnavailable",
+            &msg,
+        );
+    } else if conditions::is_true(&p.status.conditions, conditions::Type::AnalysisError) {
+        conditions::remove(&mut p.status.conditions, conditions::Type::AnalysisError);
         p.event(
             false,
             "AnalysisResumed",
@@ -348,20 +358,25 @@ fn abort(p: &mut Planner<'_>, stable: i64, canary: i64, reason: &str, message: &
             "Aborted"
         };
         p.event(true, event_reason, text.clone());
-        p.set_condition("Aborted", true, reason, &text);
-    } else if !conditions::is_true(&p.status.conditions, "Aborted") {
-        p.set_condition("Aborted", true, reason, &text);
+        p.set_condition(conditions::Type::Aborted, true, reason, &text);
+    } else if !conditions::is_true(&p.status.conditions, conditions::Type::Aborted) {
+        p.set_condition(conditions::Type::Aborted, true, reason, &text);
     }
     let shown = p
         .status
         .conditions
         .iter()
-        .find(|c| c.type_ == "Aborted")
+        .find(|c| c.type_ == conditions::Type::Aborted.as_str())
         .map(|c| c.message.clone())
         .unwrap_or(text);
     p.status.phase = Some(Phase::Aborted);
-    p.set_condition("Progressing", false, "RolloutAborted", &shown);
-    p.set_condition("Completed", false, "RolloutAborted", &shown);
+    p.set_condition(
+        conditions::Type::Progressing,
+        false,
+        "RolloutAborted",
+        &shown,
+    );
+    p.set_condition(conditions::Type::Completed, false, "RolloutAborted", &shown);
     // `stepProgress` keeps the step the canary stopped at, so the STEP column says where.
     p.status.message = Some(shown);
 }
@@ -377,8 +392,8 @@ fn restart(p: &mut Planner<'_>) {
     });
     s.analysis = None;
     s.aborted_at = None;
-    conditions::remove(&mut s.conditions, "Aborted");
-    conditions::remove(&mut s.conditions, "AnalysisError");
+    conditions::remove(&mut s.conditions, conditions::Type::Aborted);
+    conditions::remove(&mut s.conditions, conditions::Type::AnalysisError);
 }
 
 /// Promotion: the canary alone in the split; it becomes stable and the old one retires.
@@ -410,7 +425,12 @@ fn deadline_passed(p: &mut Planner<'_>, settings: &Settings, waiting_for: &str) 
     let msg = format!(
         "No progress for {limit} (spec.progressDeadline): {waiting_for}. `kubectl weir promote` skips the step, `kubectl weir abort` rolls back"
     );
-    p.set_condition("Progressing", false, "ProgressDeadlineExceeded", &msg);
+    p.set_condition(
+        conditions::Type::Progressing,
+        false,
+        "ProgressDeadlineExceeded",
+        &msg,
+    );
     p.paused("ProgressDeadlineExceeded", &msg);
     true
 }

@@ -239,7 +239,10 @@ fn three_errors_in_a_row_pause_and_data_returning_resumes() {
         h.step();
     }
     assert_eq!(h.phase(), Phase::Paused);
-    assert!(conditions::is_true(&h.status().conditions, "AnalysisError"));
+    assert!(conditions::is_true(
+        &h.status().conditions,
+        conditions::Type::AnalysisError
+    ));
     // More errors while paused: each is its own AnalysisError Event, but no new Paused one.
     h.tick(30);
     h.check(Verdict::Error);
@@ -260,7 +263,7 @@ fn three_errors_in_a_row_pause_and_data_returning_resumes() {
     assert!(p.events.iter().any(|e| e.reason == "AnalysisResumed"));
     assert!(!conditions::is_true(
         &h.status().conditions,
-        "AnalysisError"
+        conditions::Type::AnalysisError
     ));
     assert_eq!(h.phase(), Phase::Progressing);
 }
@@ -475,4 +478,26 @@ fn a_root_service_owned_by_someone_else_is_invalid_spec() {
         c.message
     );
     assert!(c.message.contains("spec.service.name"), "{}", c.message);
+}
+
+#[test]
+fn a_stable_revision_deleted_mid_canary_is_restored_from_its_kept_template() {
+    let mut h = Harness::in_canary(vec![weight(30), pause()]);
+    assert!(h.step().actions.is_empty());
+    h.obs.revisions.remove(&1);
+    let p = h.step();
+    assert_eq!(
+        p.actions,
+        vec![Action::RestoreRevision {
+            revision: 1,
+            replicas: 3
+        }]
+    );
+    assert!(h.step().actions.is_empty(), "restored once");
+    // The canary's own Deployment comes from the spec, as before.
+    h.obs.revisions.remove(&2);
+    assert!(h.step().actions.contains(&Action::EnsureRevision {
+        revision: 2,
+        replicas: 3
+    }));
 }

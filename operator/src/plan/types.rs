@@ -47,6 +47,14 @@ pub enum Action {
         /// Its replicas.
         replicas: i32,
     },
+    /// Re-create revision N's Deployment and Service from its kept template (its
+    /// ControllerRevision): for a revision whose template is no longer in the spec.
+    RestoreRevision {
+        /// The revision.
+        revision: i64,
+        /// Its replicas.
+        replicas: i32,
+    },
     /// Scale revision N's existing Deployment.
     ScaleRevision {
         /// The revision.

@@ -187,6 +187,19 @@ impl Harness {
                     self.obs.revisions.insert(*revision, state);
                     self.obs.services.insert(*revision);
                 }
+                Action::RestoreRevision { revision, replicas } => {
+                    let state = RevisionState {
+                        template_hash: self.status().stable_template_hash.unwrap_or_default(),
+                        replicas: *replicas,
+                        available: if self.available_on_create {
+                            *replicas
+                        } else {
+                            0
+                        },
+                    };
+                    self.obs.revisions.insert(*revision, state);
+                    self.obs.services.insert(*revision);
+                }
                 Action::ScaleRevision { revision, replicas } => {
                     if let Some(r) = self.obs.revisions.get_mut(revision) {
                         r.replicas = *replicas;

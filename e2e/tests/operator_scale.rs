@@ -1,0 +1,299 @@
+//! The operator's cost at rest and its manners with the gateway: a settled Rollout makes
+//! no writes and no LISTs over several resyncs (counted by an [`ApiTap`] in front of the
+//! API server), a `kubectl scale` of the gateway survives reconciles, the gateway goes
+//! with its namespace's last Rollout, and a Rollout that cannot be read stalls no other.
+
+#[path = "support/lib.rs"]
+mod support;
+
+use anyhow::{Context as _, Result, ensure};
+use hyper::Method;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Client;
+use kube::api::{Api, DeleteParams, PostParams};
+use parking_lot::Mutex;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+use support::api_tap::{ApiTap, Verdict};
+use support::binaries::binaries_dir;
+use support::eventually;
+use support::operator::{rollout_yaml, spawn_controller, start_with, wait_gone, wait_phase};
+use weir_crds::Rollout;
+use weir_crds::rollout::Phase;
+use weir_operator::analysis::FixedSource;
+use weir_operator::metrics::Metrics;
+
+/// How often the controller looks at a settled Rollout in these tests.
+const RESYNC: Duration = Duration::from_secs(1);
+
+/// Every request the controller sent, as (method, path with query).
+type Log = Arc<Mutex<Vec<(Method, String)>>>;
+
+/// Kinds whose collection a GET of `…/<plural>` lists.
+const PLURALS: &[&str] = &[
+    "rollouts",
+    "deployments",
+    "services",
+    "trafficsplits",
+    "serviceaccounts",
+    "controllerrevisions",
+    "events",
+    "pods",
+];
+
+fn is_write(method: &Method) -> bool {
+    [Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(method)
+}
+
+/// A GET of a collection that is not a watch.
+fn is_list(method: &Method, path_and_query: &str) -> bool {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    *method == Method::GET
+        && !query
+            .split('&')
+            .any(|q| q == "watch=true" || q == "watch=1")
+        && path
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| PLURALS.contains(&last))
+}
+
+/// A client that reaches the API server through a tap logging every request.
+async fn tapped_client(cluster: &support::operator::Cluster) -> Result<(ApiTap, Client, Log)> {
+    let log: Log = Arc::new(Mutex::new(Vec::new()));
+    let out = log.clone();
+    let kubeconfig = cluster
+        .server
+        .kubeconfig_path()
+        .with_file_name("tapped-kubeconfig");
+    let tap = ApiTap::start(
+        cluster.server.addr(),
+        &kubeconfig,
+        Box::new(move |method: &Method, path: &str| {
+            out.lock().push((method.clone(), path.to_string()));
+            Verdict::Forward
+        }),
+    )
+    .await?;
+    let kc = kube::config::Kubeconfig::read_from(tap.kubeconfig_path())?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await?;
+    Ok((tap, Client::try_from(config)?, log))
+}
+
+/// Waits until the controller has run `n` more reconciles.
+async fn reconciles(metrics: &Metrics, n: u64, secs: u64) -> Result<()> {
+    let start = metrics.reconciles.get();
+    eventually(secs, &format!("{n} more reconciles"), || async {
+        let done = metrics.reconciles.get() - start;
+        ensure!(done >= n, "{done} reconciles so far");
+        Ok(())
+    })
+    .await
+}
+
+/// Runs kubectl against the cluster, bounded to 60 s; fails with its output.
+async fn kubectl(cluster: &support::operator::Cluster, args: &[&str]) -> Result<String> {
+    let kc = cluster.server.kubeconfig_path().to_path_buf();
+    let cache = kc.with_file_name("kubectl-cache");
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let what = args.join(" ");
+    let run = tokio::task::spawn_blocking(move || {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(&args)
+            .output()
+    });
+    let out = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .context("kubectl took over 60 s")??
+        .context("cannot run kubectl: these tests need it on PATH")?;
+    ensure!(
+        out.status.success(),
+        "kubectl {what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+async fn gateway_replicas(deployments: &Api<Deployment>) -> Result<Option<i32>> {
+    Ok(deployments.get("weir-gateway").await?.spec.replicas)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settled_rollout_costs_no_writes_and_no_lists_and_a_scaled_gateway_stays_scaled()
+-> Result<()> {
+    let proxy_dir = binaries_dir(&["weir-proxy"])?;
+    let cluster = start_with(None, true, |opts| opts.binaries = vec![proxy_dir]).await?;
+    let (_tap, client, log) = tapped_client(&cluster).await?;
+    let (metrics, stop) = spawn_controller(client, Arc::new(FixedSource::healthy()), true, RESYNC);
+    let rollouts: Api<Rollout> = Api::namespaced(cluster.client.clone(), "default");
+    rollouts
+        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
+        .await?;
+    wait_phase(&rollouts, Phase::Healthy, 30, "v1 Healthy").await?;
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), "default");
+    eventually(30, "the gateway available", || async {
+        let d = deployments.get("weir-gateway").await?;
+        let available = d.status.and_then(|s| s.available_replicas).unwrap_or(0);
+        ensure!(available >= 1, "{available} gateway pods available");
+        Ok(())
+    })
+    .await?;
+    // One resync to let the last status and pod changes pass, then count from a clean log.
+    reconciles(&metrics, 2, 20).await?;
+    log.lock().clear();
+    reconciles(&metrics, 5, 30).await?;
+    let seen = log.lock().clone();
+    let writes: Vec<_> = seen.iter().filter(|(m, _)| is_write(m)).collect();
+    let lists: Vec<_> = seen.iter().filter(|(m, p)| is_list(m, p)).collect();
+    println!(
+        "over 5 reconciles at rest: {} requests, {} writes, {} lists: {seen:?}",
+        seen.len(),
+        writes.len(),
+        lists.len()
+    );
+    assert!(writes.is_empty(), "writes at rest: {writes:#?}");
+    assert!(lists.is_empty(), "LISTs at rest: {lists:#?}");
+
+    kubectl(&cluster, &["scale", "deploy/weir-gateway", "--replicas=2"]).await?;
+    assert_eq!(gateway_replicas(&deployments).await?, Some(2));
+    // Five resyncs: the operator's cache sees the new count within the first.
+    reconciles(&metrics, 5, 30).await?;
+    assert_eq!(
+        gateway_replicas(&deployments).await?,
+        Some(2),
+        "the operator undid kubectl scale of the gateway"
+    );
+    let _ = stop.send(());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_goes_with_its_namespaces_last_rollout() -> Result<()> {
+    let proxy_dir = binaries_dir(&["weir-proxy"])?;
+    let cluster = start_with(None, true, |opts| opts.binaries = vec![proxy_dir]).await?;
+    let (metrics, stop) = spawn_controller(
+        cluster.client.clone(),
+        Arc::new(FixedSource::healthy()),
+        true,
+        RESYNC,
+    );
+    let rollouts: Api<Rollout> = Api::namespaced(cluster.client.clone(), "default");
+    let mut second = rollout_yaml("weir-demo:v1");
+    second.metadata.name = Some("second".into());
+    second.spec.selector = serde_yaml::from_str("{matchLabels: {app: second}}")?;
+    second.spec.template.metadata = Some(serde_yaml::from_str("{labels: {app: second}}")?);
+    rollouts
+        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
+        .await?;
+    rollouts.create(&PostParams::default(), &second).await?;
+    wait_phase(&rollouts, Phase::Healthy, 30, "foobar Healthy").await?;
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), "default");
+    eventually(30, "the gateway", || async {
+        deployments.get("weir-gateway").await?;
+        Ok(())
+    })
+    .await?;
+
+    rollouts.delete("foobar", &DeleteParams::default()).await?;
+    wait_gone(&rollouts, "foobar", 20).await?;
+    reconciles(&metrics, 2, 20).await?;
+    assert!(
+        deployments.get_opt("weir-gateway").await?.is_some(),
+        "the gateway went while Rollout `second` still lives"
+    );
+
+    rollouts.delete("second", &DeleteParams::default()).await?;
+    wait_gone(&rollouts, "second", 20).await?;
+    wait_gone(&deployments, "weir-gateway", 20).await?;
+    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(cluster.client.clone(), "default");
+    wait_gone(&sas, "weir-gateway", 20).await?;
+    let _ = stop.send(());
+    Ok(())
+}
+
+#[test]
+fn lists_are_told_from_gets_and_watches() {
+    assert!(is_list(
+        &Method::GET,
+        "/apis/apps/v1/namespaces/default/deployments?labelSelector=a%3Db"
+    ));
+    assert!(is_list(&Method::GET, "/api/v1/services"));
+    assert!(!is_list(
+        &Method::GET,
+        "/api/v1/services?watch=true&resourceVersion=5"
+    ));
+    assert!(!is_list(
+        &Method::GET,
+        "/api/v1/namespaces/default/services/foobar"
+    ));
+    assert!(!is_list(
+        &Method::POST,
+        "/api/v1/namespaces/default/services"
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_rollout_gets_an_event_and_the_others_progress() -> Result<()> {
+    let cluster = start_with(None, false, |_| {}).await?;
+    let (_metrics, stop) = spawn_controller(
+        cluster.client.clone(),
+        Arc::new(FixedSource::healthy()),
+        false,
+        RESYNC,
+    );
+    // `replicas` beyond an i32: the schema takes it (format is not enforced), the
+    // operator's Rollout type cannot.
+    let mut broken = serde_json::to_value(rollout_yaml("weir-demo:v1"))?;
+    broken["metadata"]["name"] = "broken".into();
+    broken["spec"]["replicas"] = 3_000_000_000_i64.into();
+    let raw: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        "default",
+        &kube::api::ApiResource::erase::<Rollout>(&()),
+    );
+    raw.create(&PostParams::default(), &serde_json::from_value(broken)?)
+        .await
+        .context("the API server took the unreadable Rollout")?;
+    let rollouts: Api<Rollout> = Api::namespaced(cluster.client.clone(), "default");
+    rollouts
+        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
+        .await?;
+    wait_phase(
+        &rollouts,
+        Phase::Healthy,
+        30,
+        "foobar Healthy beside the broken one",
+    )
+    .await?;
+    support::operator::set_image_v2(&rollouts).await?;
+    wait_phase(&rollouts, Phase::Paused, 30, "foobar's canary at its pause").await?;
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(cluster.client.clone(), "default");
+    let note = eventually(20, "an InvalidRollout Event for `broken`", || async {
+        let found = events
+            .list(&Default::default())
+            .await?
+            .items
+            .into_iter()
+            .find(|e| {
+                e.reason.as_deref() == Some("InvalidRollout")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("broken")
+            });
+        found.and_then(|e| e.note).context("no Event yet")
+    })
+    .await?;
+    println!("{note}");
+    assert!(note.contains("cannot be read"), "{note}");
+    let _ = stop.send(());
+    Ok(())
+}
