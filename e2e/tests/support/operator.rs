@@ -47,19 +47,7 @@ impl std::ops::Deref for Cluster {
 
 /// Creates every CRD of crds/manifests.
 pub async fn install_crds(client: &Client) -> Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/manifests");
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.file_name().is_some_and(|n| n == "kustomization.yaml") {
-            continue;
-        }
-        let crd: CustomResourceDefinition = serde_yaml::from_str(&std::fs::read_to_string(&path)?)?;
-        crds.create(&PostParams::default(), &crd)
-            .await
-            .with_context(|| format!("{}", path.display()))?;
-    }
-    Ok(())
+    weir_e2e::install::install_crds(client).await.map(|_| ())
 }
 
 /// Starts a cluster with the CRDs; with a metrics `source`, also the controller in-process.
