@@ -26,6 +26,8 @@ use weir_crds::Rollout;
 pub struct DemoOptions {
     /// Where the kubeconfig, the serving certificate and the pods' output go.
     pub dir: PathBuf,
+    /// Where `weir-operator`, `weir-proxy` and `kubectl-weir` are ([`cluster::bin_dir`]).
+    pub bin_dir: PathBuf,
     /// The longest each update (v1, v2, v3) may take before the demo gives up.
     pub update_timeout: Duration,
     /// After the story, leave everything up until Ctrl-C or SIGTERM.
@@ -135,7 +137,7 @@ pub async fn run(opts: DemoOptions) -> Result<Summary> {
     std::fs::create_dir_all(&opts.dir).with_context(|| opts.dir.display().to_string())?;
     let kubeconfig = opts.dir.join("kubeconfig");
     let say = |line: String| println!("[{:6.1}s] {line}", start.elapsed().as_secs_f64());
-    let demo = DemoCluster::start(&opts.dir, &kubeconfig, say).await?;
+    let demo = DemoCluster::start(&opts.dir, &kubeconfig, &opts.bin_dir, say).await?;
     say("metrics source: the SMI TrafficMetrics API served by weir-operator (metrics.smi-spec.io/v1alpha1); the demo does not use Prometheus".into());
     println!(
         "\nkubeconfig: {}\nTry in another terminal:",

@@ -38,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| std::env::temp_dir().join(format!("weir-demo-{}", std::process::id())));
     let summary = demo::run(DemoOptions {
         dir,
+        bin_dir: demo::cluster::bin_dir()?,
         update_timeout: Duration::from_secs(args.update_timeout),
         keep_running: args.keep_running,
     })

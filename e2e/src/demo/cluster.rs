@@ -95,9 +95,15 @@ fn operator_deployment(cert: &ServingCert) -> Result<Deployment> {
 
 impl DemoCluster {
     /// Starts the control plane with its kubeconfig at `kubeconfig`, installs Weir, starts
-    /// the operator and the client Pods; `say` reports each stage.
-    pub async fn start(dir: &Path, kubeconfig: &Path, say: impl Fn(String)) -> Result<Self> {
-        let bin_dir = bin_dir()?;
+    /// the operator (from `bin_dir`, see [`bin_dir`]) and the client Pods; `say` reports each
+    /// stage.
+    pub async fn start(
+        dir: &Path,
+        kubeconfig: &Path,
+        bin_dir: &Path,
+        say: impl Fn(String),
+    ) -> Result<Self> {
+        let bin_dir = bin_dir.to_path_buf();
         let log_dir = dir.join("logs");
         std::fs::create_dir_all(&log_dir).with_context(|| log_dir.display().to_string())?;
         let pods = ClaimedBlock::claim(24).context("claim a pod range")?;
