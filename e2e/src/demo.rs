@@ -77,6 +77,7 @@ async fn follow(
     let rollouts: Api<Rollout> = Api::namespaced(demo.client.clone(), NAMESPACE);
     let deadline = Instant::now() + timeout;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await; // the first tick is immediate: the first line comes a second in
     let mut last = String::from("no status yet");
     while Instant::now() < deadline {
         tick.tick().await;
@@ -179,6 +180,14 @@ pub async fn run(opts: DemoOptions) -> Result<Summary> {
     };
     let traffic = Traffic::start(&demo.clients, gateway, limit);
 
+    // Two seconds of v1 alone, so the clients' steady state shows before the update.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    for _ in 0..2 {
+        tick.tick().await;
+        let snap = live::snapshot(&demo.client, &traffic, start.elapsed()).await;
+        println!("{}", story::progress_line(&snap));
+    }
     say("== v2: update foobar to weir-demo:v2 (healthy)".into());
     update(&demo, "v2", 0.0).await?;
     let v2 = follow(&demo, &traffic, start, 2, opts.update_timeout).await;
