@@ -55,7 +55,11 @@ pub const OPERATOR: &[Access] = &[
     any("events.k8s.io", "events", &["create", "patch"]),
     // The namespace gateway: its ServiceAccount, and the RoleBinding of its read-only role.
     any("", "serviceaccounts", &["list", "watch", "patch", "delete"]),
-    any("rbac.authorization.k8s.io", "rolebindings", &["patch", "delete"]),
+    any(
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        &["patch", "delete"],
+    ),
     Access {
         group: "rbac.authorization.k8s.io",
         resource: "clusterroles",

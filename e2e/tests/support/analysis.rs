@@ -4,24 +4,18 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use anyhow::{Context as _, Result, bail};
-use k8s_openapi::api::core::v1::{Namespace, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::Client;
-use kube::api::{Api, Patch, PatchParams, PostParams};
-use serde::Deserialize as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
-use weir_operator::metrics_api::tls::Authority;
 
-/// The namespace and Service of the metrics API, as in config/metrics-api.
-pub const METRICS_NS: &str = "weir-system";
-/// The metrics API's Service.
-pub const METRICS_SERVICE: &str = "weir-metrics";
+#[allow(unused_imports)]
+pub use weir_e2e::install::{
+    METRICS_NS, METRICS_SERVICE, get_raw, metric, metrics_service, register_apiservice,
+};
 
 /// A directory under the temp dir, removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -73,11 +67,11 @@ pub fn binary(name: &str) -> PathBuf {
     bin
 }
 
-/// The serving certificate of the metrics API, signed by a CA the APIService's caBundle holds.
+/// The serving certificate of the metrics API, in a temp dir removed on drop.
 pub struct ServingCert {
     /// The CA in PEM.
     pub ca_pem: String,
-    /// Certificate and key files.
+    /// The certificate file.
     pub cert: PathBuf,
     /// The key file.
     pub key: PathBuf,
@@ -86,98 +80,14 @@ pub struct ServingCert {
 
 /// Issues a serving certificate for `weir-metrics.weir-system.svc` into a temp dir.
 pub fn serving_cert() -> ServingCert {
-    let ca = Authority::new("weir-test-serving-ca").unwrap();
-    let pair = ca
-        .issue(
-            "weir-metrics",
-            &[format!("{METRICS_SERVICE}.{METRICS_NS}.svc")],
-            false,
-        )
-        .unwrap();
     let dir = TempDir::new("serving-cert");
-    let cert = dir.0.join("tls.crt");
-    let key = dir.0.join("tls.key");
-    std::fs::write(&cert, &pair.cert).unwrap();
-    std::fs::write(&key, &pair.key).unwrap();
+    let c = weir_e2e::install::write_serving_cert(&dir.0).unwrap();
     ServingCert {
-        ca_pem: ca.pem().to_string(),
-        cert,
-        key,
+        ca_pem: c.ca_pem,
+        cert: c.cert,
+        key: c.key,
         _dir: dir,
     }
-}
-
-/// The documents of config/metrics-api/metrics-api.yaml: the Service and the APIService.
-fn metrics_api_config() -> Result<(Service, APIService)> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../config/metrics-api/metrics-api.yaml"
-    );
-    let text = std::fs::read_to_string(path).with_context(|| path.to_string())?;
-    let mut docs = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        docs.push(serde_json::to_value(serde_yaml::Value::deserialize(doc)?)?);
-    }
-    let find = |kind: &str| {
-        docs.iter()
-            .find(|d| d["kind"] == kind)
-            .cloned()
-            .with_context(|| format!("no {kind} in {path}"))
-    };
-    Ok((
-        serde_json::from_value(find("Service")?)?,
-        serde_json::from_value(find("APIService")?)?,
-    ))
-}
-
-/// Applies the APIService of config/metrics-api with `ca_pem` as its caBundle.
-pub async fn register_apiservice(client: &Client, ca_pem: &str) -> Result<()> {
-    let (_, mut apisvc) = metrics_api_config()?;
-    // ByteString holds the PEM itself and is base64-encoded on the wire.
-    apisvc.spec.as_mut().context("APIService spec")?.ca_bundle =
-        Some(k8s_openapi::ByteString(ca_pem.as_bytes().to_vec()));
-    Api::<APIService>::all(client.clone())
-        .patch(
-            "v1alpha1.metrics.smi-spec.io",
-            &PatchParams::apply("weir-test").force(),
-            &Patch::Apply(&apisvc),
-        )
-        .await
-        .context("apply the APIService")?;
-    Ok(())
-}
-
-/// Creates namespace weir-system and the Service of config/metrics-api; with `endpoint`,
-/// also an EndpointSlice pointing at it (a metrics API running in the test process).
-pub async fn metrics_service(client: &Client, endpoint: Option<SocketAddr>) -> Result<()> {
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": METRICS_NS}}))?;
-    let _ = Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await;
-    let (svc, _) = metrics_api_config()?;
-    Api::<Service>::namespaced(client.clone(), METRICS_NS)
-        .create(&PostParams::default(), &svc)
-        .await
-        .context("create the metrics Service")?;
-    if let Some(addr) = endpoint {
-        let slice: EndpointSlice = serde_json::from_value(json!({
-            "metadata": {"name": "weir-metrics-local", "namespace": METRICS_NS,
-                         "labels": {"kubernetes.io/service-name": METRICS_SERVICE}},
-            "addressType": "IPv4",
-            "endpoints": [{"addresses": [addr.ip().to_string()], "conditions": {"ready": true}}],
-            "ports": [{"name": "https", "port": addr.port(), "protocol": "TCP"}]}))?;
-        Api::<EndpointSlice>::namespaced(client.clone(), METRICS_NS)
-            .create(&PostParams::default(), &slice)
-            .await
-            .context("create the metrics EndpointSlice")?;
-    }
-    Ok(())
-}
-
-/// GET of a path through the Kubernetes API (the aggregator for metrics.smi-spec.io).
-pub async fn get_raw(client: &Client, path: &str) -> Result<Value> {
-    let req = http::Request::get(path).body(Vec::new())?;
-    Ok(client.request::<Value>(req).await?)
 }
 
 /// A client of `server` that does not retry 503s (as the operator's TrafficMetrics source).
@@ -200,15 +110,6 @@ pub async fn traffic_metrics_source(
     Ok(weir_operator::analysis::TrafficMetricsSource::from_config(
         cfg,
     )?)
-}
-
-/// The value of a metric in a TrafficMetrics document, as a number.
-pub fn metric(doc: &Value, name: &str) -> Option<f64> {
-    let m = doc["metrics"]
-        .as_array()?
-        .iter()
-        .find(|m| m["name"] == name)?;
-    weir_crds::smi::metrics::parse_metric_quantity(m["value"].as_str()?).ok()
 }
 
 /// Sums the proxy's own `weir_requests_total` for a Deployment by classification, from its
