@@ -15,7 +15,7 @@ use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::api::{Api, PostParams};
 use serde_json::json;
 use std::convert::Infallible;
-use support::{raw, start};
+use support::raw;
 
 fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
     use rustls::pki_types::pem::PemObject;
@@ -98,7 +98,13 @@ async fn apiservice_requests_are_proxied_to_a_plain_http_backend_when_annotated(
 }
 
 async fn proxied(tls: bool) {
-    let (h, c) = start().await;
+    // ClusterIPs from a block this test holds: below, nothing may listen on the Service's IP.
+    let services = weir_e2e::simulator::ipam::ClaimedBlock::claim(24).unwrap();
+    let (h, c) = support::start_with(weir_e2e::apiserver::Options {
+        service_cidr: services.cidr(),
+        ..weir_e2e::apiserver::Options::default()
+    })
+    .await;
     let (port, task) = backend(tls).await;
     let svc: Service = serde_json::from_value(
         json!({"metadata": {"name": "weir-metrics", "namespace": "default"},

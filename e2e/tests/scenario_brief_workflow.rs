@@ -129,6 +129,13 @@ async fn the_briefs_four_stages_applied_with_kubectl_get_their_weights_at_the_ga
     Api::<ServiceAccount>::namespaced(kube.clone(), "default")
         .create(&PostParams::default(), &gateway_service_account("default"))
         .await?;
+    // Its read-only role (config/rbac, installed by `start_with`), bound as the operator binds it.
+    Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(kube.clone(), "default")
+        .create(
+            &PostParams::default(),
+            &weir_operator::access::gateway_role_binding("default"),
+        )
+        .await?;
     Api::<Deployment>::namespaced(kube.clone(), "default")
         .create(
             &PostParams::default(),
