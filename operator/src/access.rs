@@ -51,7 +51,11 @@ pub const OPERATOR: &[Access] = &[
         "trafficsplits",
         &["get", "list", "watch", "patch", "delete"],
     ),
-    any("apps", "controllerrevisions", &["list", "patch", "delete"]),
+    any(
+        "apps",
+        "controllerrevisions",
+        &["get", "list", "patch", "delete"],
+    ),
     any("events.k8s.io", "events", &["create", "patch"]),
     // The namespace gateway: its ServiceAccount, and the RoleBinding of its read-only role.
     any("", "serviceaccounts", &["list", "watch", "patch", "delete"]),

@@ -84,10 +84,31 @@ pub async fn start_with(
         stop: None,
     };
     if let Some(source) = source {
-        let (_, stop) = spawn_controller(client, source, gateway, Duration::from_secs(30));
+        // The controller runs as the operator does once installed: as ServiceAccount
+        // weir-system/weir-operator, under the roles of config/rbac.
+        let operator = operator_client(&cluster.local).await?;
+        let (_, stop) = spawn_controller(operator, source, gateway, Duration::from_secs(30));
         cluster.stop = Some(stop);
     }
     Ok(cluster)
+}
+
+/// A client that presents a token of ServiceAccount `weir-system/weir-operator`.
+pub async fn operator_client(local: &LocalCluster) -> Result<Client> {
+    let path = local
+        .server
+        .kubeconfig_path()
+        .with_file_name(format!("weir-operator-{}.kubeconfig", std::process::id()));
+    let path = local
+        .server
+        .service_account_kubeconfig("weir-system", "weir-operator", &path)?;
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path)?;
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    Ok(Client::try_from(config)?)
 }
 
 /// Runs the controller in-process with `client`, the gateway on or off, resyncing every
