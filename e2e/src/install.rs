@@ -169,6 +169,35 @@ pub fn metric(doc: &Value, name: &str) -> Option<f64> {
     weir_crds::smi::metrics::parse_metric_quantity(m["value"].as_str()?).ok()
 }
 
+/// The operator's Deployment in weir-system as the demo and the tests run it: the real
+/// `weir-operator` (`image`, run by the simulator) as ServiceAccount weir-operator, serving
+/// the TrafficMetrics API with `cert` and `key`, scraping the gateways every 250 ms.
+pub fn operator_deployment(
+    image: &str,
+    cert: &Path,
+    key: &Path,
+) -> Result<k8s_openapi::api::apps::v1::Deployment> {
+    Ok(serde_json::from_value(json!({
+        "metadata": {"name": "weir-operator", "namespace": METRICS_NS},
+        "spec": {"replicas": 1,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "weir-operator"}},
+            "template": {"metadata": {"labels": {"app.kubernetes.io/name": "weir-operator"}},
+                "spec": {"serviceAccountName": "weir-operator",
+                    "containers": [{"name": "operator", "image": image,
+                    "args": ["--metrics-api-addr", "$(POD_IP):8443",
+                             "--metrics-addr", "$(POD_IP):8081",
+                             "--tls-cert-file", cert.display().to_string(),
+                             "--tls-private-key-file", key.display().to_string(),
+                             "--scrape-interval", "250ms", "--auth-refresh", "1s",
+                             "--source-timeout-seconds", "3", "--lease-seconds", "5",
+                             "--resync-seconds", "5"],
+                    "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                            {"name": "RUST_LOG", "value": "info,kube=warn"}],
+                    "ports": [{"name": "https", "containerPort": 8443}]}]}}}}))?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,6 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, ListParams, PostParams};
-use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -66,30 +65,6 @@ pub fn bin_dir() -> Result<PathBuf> {
         missing.join(", ")
     );
     Ok(dir)
-}
-
-/// The operator's Deployment in weir-system: the real `weir-operator`, serving the
-/// TrafficMetrics API with `cert`, scraping the gateways every 250 ms.
-fn operator_deployment(cert: &ServingCert) -> Result<Deployment> {
-    Ok(serde_json::from_value(json!({
-        "metadata": {"name": "weir-operator", "namespace": METRICS_NS},
-        "spec": {"replicas": 1,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": "weir-operator"}},
-            "template": {"metadata": {"labels": {"app.kubernetes.io/name": "weir-operator"}},
-                "spec": {"serviceAccountName": "weir-operator",
-                    "containers": [{"name": "operator", "image": "weir-operator:demo",
-                    "args": ["--metrics-api-addr", "$(POD_IP):8443",
-                             "--metrics-addr", "$(POD_IP):8081",
-                             "--tls-cert-file", cert.cert.display().to_string(),
-                             "--tls-private-key-file", cert.key.display().to_string(),
-                             "--scrape-interval", "250ms", "--auth-refresh", "1s",
-                             "--source-timeout-seconds", "3", "--lease-seconds", "5",
-                             "--resync-seconds", "5"],
-                    "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-                            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-                            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                            {"name": "RUST_LOG", "value": "info,kube=warn"}],
-                    "ports": [{"name": "https", "containerPort": 8443}]}]}}}}))?)
 }
 
 // === impl DemoCluster ===
@@ -154,7 +129,10 @@ impl DemoCluster {
         ));
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), METRICS_NS);
         deployments
-            .create(&PostParams::default(), &operator_deployment(&cert)?)
+            .create(
+                &PostParams::default(),
+                &install::operator_deployment("weir-operator:demo", &cert.cert, &cert.key)?,
+            )
             .await
             .context("create the operator Deployment")?;
         eventually(60, "the weir-operator Pod available", || async {

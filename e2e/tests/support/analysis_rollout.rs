@@ -67,25 +67,8 @@ impl Cluster {
         let cert = serving_cert();
         metrics_service(&client, None).await?;
         register_apiservice(&client, &cert.ca_pem).await?;
-        let operator: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": "weir-operator", "namespace": METRICS_NS},
-            "spec": {"replicas": 1,
-                "selector": {"matchLabels": {"app.kubernetes.io/name": "weir-operator"}},
-                "template": {"metadata": {"labels": {"app.kubernetes.io/name": "weir-operator"}},
-                    "spec": {"serviceAccountName": "weir-operator",
-                        "containers": [{"name": "operator", "image": "weir-operator:test",
-                        "args": ["--metrics-api-addr", "$(POD_IP):8443",
-                                 "--metrics-addr", "$(POD_IP):8081",
-                                 "--tls-cert-file", cert.cert.display().to_string(),
-                                 "--tls-private-key-file", cert.key.display().to_string(),
-                                 "--scrape-interval", "250ms", "--auth-refresh", "1s",
-                                 "--source-timeout-seconds", "3", "--lease-seconds", "5",
-                                 "--resync-seconds", "5"],
-                        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-                                {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-                                {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                                {"name": "RUST_LOG", "value": "info,kube=warn"}],
-                        "ports": [{"name": "https", "containerPort": 8443}]}]}}}}))?;
+        let operator =
+            weir_e2e::install::operator_deployment("weir-operator:test", &cert.cert, &cert.key)?;
         Api::<Deployment>::namespaced(client.clone(), METRICS_NS)
             .create(&PostParams::default(), &operator)
             .await?;
