@@ -272,41 +272,28 @@ async fn names(
     let err = |e: kube::Error| kube_failure(&what, &e);
     let ns = namespace.unwrap_or_default();
     let names: Vec<String> = match kind {
-        Kind::Namespace => Api::<Namespace>::all(client.clone())
-            .list(&lp)
-            .await
-            .map_err(err)?
-            .items
-            .iter()
-            .map(|o| o.name_any())
-            .collect(),
-        Kind::Pod => Api::<Pod>::namespaced(client.clone(), ns)
-            .list(&lp)
-            .await
-            .map_err(err)?
-            .items
-            .iter()
-            .map(|o| o.name_any())
-            .collect(),
-        Kind::Deployment => Api::<Deployment>::namespaced(client.clone(), ns)
-            .list(&lp)
-            .await
-            .map_err(err)?
-            .items
-            .iter()
-            .map(|o| o.name_any())
-            .collect(),
-        Kind::Service => Api::<Service>::namespaced(client.clone(), ns)
-            .list(&lp)
-            .await
-            .map_err(err)?
-            .items
-            .iter()
-            .map(|o| o.name_any())
-            .collect(),
-        Kind::TrafficSplit => Vec::new(),
-    };
+        Kind::Namespace => names_of(Api::<Namespace>::all(client.clone()), &lp).await,
+        Kind::Pod => names_of(Api::<Pod>::namespaced(client.clone(), ns), &lp).await,
+        Kind::Deployment => names_of(Api::<Deployment>::namespaced(client.clone(), ns), &lp).await,
+        Kind::Service => names_of(Api::<Service>::namespaced(client.clone(), ns), &lp).await,
+        Kind::TrafficSplit => Ok(Vec::new()),
+    }
+    .map_err(err)?;
     Ok(names.into_iter().collect())
+}
+
+/// The names of the objects `api` lists with `lp`.
+async fn names_of<K>(api: Api<K>, lp: &ListParams) -> Result<Vec<String>, kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    Ok(api
+        .list(lp)
+        .await?
+        .items
+        .iter()
+        .map(|o| o.name_any())
+        .collect())
 }
 
 /// The TrafficSplits of `namespace` (one, when `name` is given), normalised from any SMI version.
