@@ -33,6 +33,7 @@ pub mod kubeconfig;
 pub mod openapi;
 pub mod ops;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod router;
 pub mod schema;

@@ -202,6 +202,15 @@ impl ApiError {
         )
     }
 
+    /// 415 UnsupportedMediaType, saying why this body in `ct` cannot be read.
+    pub fn unsupported_media_type_because(ct: &str, why: &str) -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!("the body of the request ({ct}) cannot be decoded: {why}"),
+        )
+    }
+
     /// 413 RequestEntityTooLarge.
     pub fn too_large(limit: usize) -> Self {
         Self::new(

@@ -4,6 +4,7 @@ use super::admission::FieldValidation;
 use super::error::ApiError;
 use super::ops::{self, WriteOpts};
 use super::patch::PatchKind;
+use super::protobuf;
 use super::resources::ResourceDef;
 use super::router::{self, ResourcePath};
 use super::selector::{FieldSelector, LabelSelector};
@@ -250,10 +251,17 @@ fn get_scale(shared: &Shared, call: &Call) -> Result<Response<Body>, ApiError> {
 }
 
 fn parse_object(call: &Call, body: &[u8]) -> Result<Value, ApiError> {
-    if call.content_type.contains("protobuf") || call.content_type.contains("cbor") {
+    if call.content_type.contains("cbor") {
         return Err(ApiError::unsupported_media_type(&call.content_type));
     }
-    let v: Value = if call.content_type.contains("yaml") {
+    let v: Value = if call.content_type.contains("protobuf") {
+        protobuf::decode_object(body).map_err(|e| match e {
+            protobuf::DecodeError::Malformed(_) => {
+                ApiError::bad_request(format!("error decoding the protobuf body: {e}"))
+            }
+            _ => ApiError::unsupported_media_type_because(&call.content_type, &e.to_string()),
+        })?
+    } else if call.content_type.contains("yaml") {
         serde_yaml::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
     } else {

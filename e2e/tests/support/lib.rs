@@ -20,6 +20,7 @@ pub mod client_pod;
 pub mod cluster;
 pub mod eventually;
 pub mod gateway;
+pub mod kubectl;
 pub mod operator;
 
 pub use eventually::{eventually, seen};
