@@ -33,6 +33,7 @@ pub mod kubeconfig;
 pub mod openapi;
 pub mod ops;
 pub mod patch;
+pub mod pod_log;
 pub mod protobuf;
 pub mod resources;
 pub mod router;
@@ -118,6 +119,8 @@ pub struct Shared {
     pub front_proxy: aggregator::FrontProxy,
     /// ServiceAccount tokens issued by `TokenRequest`.
     pub tokens: auth::Tokens,
+    /// The simulated pods' output, once [`Handle::serve_pod_logs`] hands it over.
+    pub pod_logs: std::sync::OnceLock<Arc<crate::pod_logs::PodLogs>>,
 }
 
 /// Entry point: starts servers.
@@ -170,6 +173,7 @@ impl LocalApiServer {
             shutdown,
             front_proxy,
             tokens: auth::Tokens::default(),
+            pod_logs: std::sync::OnceLock::new(),
         });
         let task = tokio::spawn(server::serve(listener, shared.clone()));
         tracing::info!(%addr, kubeconfig = %kubeconfig.display(), "local API server listening");
@@ -204,6 +208,14 @@ pub fn write_yaml(path: &Path, v: &serde_json::Value) -> Result<(), Error> {
 // === impl Handle ===
 
 impl Handle {
+    /// Serves `pods/{name}/log` from `logs`, the store a simulator in this process writes
+    /// ([`crate::simulator::SimulatorOptions::pod_logs`]). Only the first store is kept.
+    pub fn serve_pod_logs(&self, logs: Arc<crate::pod_logs::PodLogs>) {
+        if self.shared.pod_logs.set(logs).is_err() {
+            tracing::warn!("pod logs are already served from another store; keeping it");
+        }
+    }
+
     /// The kubeconfig file clients can use.
     pub fn kubeconfig_path(&self) -> &Path {
         &self.kubeconfig

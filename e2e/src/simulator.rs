@@ -84,6 +84,9 @@ pub struct SimulatorOptions {
     pub kubeconfig: Option<PathBuf>,
     /// Where pod processes write `<ns>_<pod>_<container>.log`; `None`: inherit.
     pub log_dir: Option<PathBuf>,
+    /// Where containers' output is kept for `kubectl logs`; hand the same store to the API
+    /// server ([`crate::apiserver::Handle::serve_pod_logs`]).
+    pub pod_logs: std::sync::Arc<crate::pod_logs::PodLogs>,
     /// Pod IP range (base, prefix length).
     pub pod_cidr: (Ipv4Addr, u8),
     /// ClusterIP range (base, prefix length).
@@ -103,6 +106,7 @@ impl Default for SimulatorOptions {
             binaries: Vec::new(),
             kubeconfig: None,
             log_dir: None,
+            pod_logs: crate::pod_logs::PodLogs::new(),
             pod_cidr: (Ipv4Addr::new(127, 1, 0, 0), 16),
             service_cidr: (Ipv4Addr::new(127, 96, 0, 0), 16),
             resync: Duration::from_secs(5),

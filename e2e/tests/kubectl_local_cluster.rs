@@ -6,8 +6,10 @@
 #[path = "support/lib.rs"]
 mod support;
 
+use support::binaries::binaries_dir;
 use support::cluster::LocalCluster;
 use support::kubectl::Kubectl;
+use support::{eventually, seen};
 
 async fn cluster() -> (LocalCluster, Kubectl) {
     let c = LocalCluster::start(|_| {}).await.unwrap();
@@ -230,6 +232,92 @@ async fn kubectl_create_generators_and_run_work() {
     assert!(
         err.contains("AlreadyExists") && err.contains("namespaces \"demo\" already exists"),
         "{err}"
+    );
+    c.stop().await;
+}
+
+/// `kubectl logs` reads what the simulated containers print: the demo app's line, a
+/// crashing binary's stderr with `--tail`, `--previous` after a restart, `-f` until the
+/// process ends, and the real server's errors for a wrong container or a missing previous.
+#[tokio::test]
+async fn kubectl_logs_reads_the_pods_output() {
+    let bin_dir = binaries_dir(&["weir-proxy"]).unwrap();
+    let c = LocalCluster::start(|opts| opts.binaries = vec![bin_dir])
+        .await
+        .unwrap();
+    let k = Kubectl::new(c.server.kubeconfig_path());
+    k.ok(&["run", "demo", "--image=weir-demo:v1", "--port=8080"])
+        .await
+        .unwrap();
+    k.ok(&["wait", "pod/demo", "--for=condition=Ready", "--timeout=60s"])
+        .await
+        .unwrap();
+    let out = k.ok(&["logs", "demo"]).await.unwrap();
+    assert!(
+        out.starts_with("weir-demo v1 serving on 127.") && out.ends_with(":8080\n"),
+        "{out:?}"
+    );
+    let stamped = k.ok(&["logs", "demo", "--timestamps"]).await.unwrap();
+    assert!(stamped.contains("Z weir-demo v1 serving on"), "{stamped:?}");
+    let err = k.fails(&["logs", "demo", "--previous"]).await.unwrap();
+    assert!(
+        err.contains("previous terminated container \"demo\" in pod \"demo\" not found"),
+        "{err}"
+    );
+    let err = k.fails(&["logs", "demo", "-c", "nope"]).await.unwrap();
+    assert!(
+        err.contains("container nope is not valid for pod demo"),
+        "{err}"
+    );
+    let err = k.fails(&["logs", "missing"]).await.unwrap();
+    assert!(err.contains("pods \"missing\" not found"), "{err}");
+
+    // weir-proxy with an argument it does not know prints clap's error and exits 2; the
+    // kubelet restarts it, so a previous run appears.
+    k.ok(&[
+        "run",
+        "crash",
+        "--image=weir-proxy:dev",
+        "--command",
+        "--",
+        "weir-proxy",
+        "--bogus",
+    ])
+    .await
+    .unwrap();
+    let previous = eventually(30, "a previous run of crash", || {
+        let k = k.clone();
+        async move {
+            let r = k.run(&["logs", "crash", "--previous"]).await?;
+            seen(r.ok, "kubectl logs --previous", r)
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        previous.stdout.contains("unexpected argument '--bogus'"),
+        "{previous:?}"
+    );
+    let tail = k
+        .ok(&["logs", "crash", "--previous", "--tail=1"])
+        .await
+        .unwrap();
+    assert_eq!(tail, "For more information, try '--help'.\n");
+    // -f streams the current run and ends when its process exits (within the back-off).
+    let followed = eventually(60, "kubectl logs -f to end with the run", || {
+        let k = k.clone();
+        async move {
+            let r = k.run_for(20, &["logs", "-f", "crash"]).await?;
+            seen(r.ok && r.stdout.contains("'--bogus'"), "kubectl logs -f", r)
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        followed
+            .stdout
+            .ends_with("For more information, try '--help'.\n"),
+        "{followed:?}"
     );
     c.stop().await;
 }

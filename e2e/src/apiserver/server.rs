@@ -138,6 +138,17 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         )
         .await;
     }
+    if let Route::Resource(rp) = &route
+        && rp.group.is_empty()
+        && rp.plural == "pods"
+        && rp.sub.as_deref() == Some("log")
+        && rp.name.is_some()
+    {
+        if !get {
+            return error_response(&ApiError::method_not_allowed());
+        }
+        return super::pod_log::handle(&shared, rp, req.uri().query()).await;
+    }
     let reply = |v: Option<Value>| match v {
         Some(v) => json_response(200, &v),
         None => error_response(&ApiError::no_route(&path)),

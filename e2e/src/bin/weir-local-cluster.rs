@@ -146,6 +146,7 @@ async fn local_cluster(args: &Args) -> anyhow::Result<()> {
             pod_cidr: args.pod_cidr,
             ..SimulatorOptions::default()
         };
+        server.serve_pod_logs(sim_opts.pod_logs.clone());
         simulate(client, sim_opts).await
     };
     server.shutdown().await;

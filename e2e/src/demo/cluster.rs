@@ -95,9 +95,12 @@ impl DemoCluster {
             .client()
             .await
             .context("a client of the API server")?;
+        let pod_logs = crate::pod_logs::PodLogs::new();
+        server.serve_pod_logs(pod_logs.clone());
         let sim = Simulator::start(
             client.clone(),
             SimulatorOptions {
+                pod_logs,
                 pod_cidr: pods.cidr(),
                 service_cidr: services.cidr(),
                 kubeconfig: Some(kubeconfig.to_path_buf()),

@@ -84,6 +84,7 @@ impl Kubelet {
             kubeconfig: opts.kubeconfig.clone(),
             client: client.clone(),
             log_dir: opts.log_dir.clone(),
+            pod_logs: opts.pod_logs.clone(),
             poke: caches.changed.clone(),
         };
         Self {
@@ -128,6 +129,7 @@ impl Kubelet {
 
     fn stop(&mut self, uid: &str) {
         if let Some(rt) = self.pods.remove(uid) {
+            self.ctx.pod_logs.remove_pod(uid);
             self.pool.release(rt.ip);
             for c in rt.containers {
                 self.stopping.spawn(c.stop());
@@ -289,7 +291,12 @@ impl Kubelet {
             .flat_map(|s| s.containers.iter())
             .map(|c| {
                 let plan = programs::plan_container(pod, c, ip);
-                let log = format!("{ns}_{name}_{}", c.name);
+                let log = runner::LogKey {
+                    ns: ns.clone(),
+                    pod: name.clone(),
+                    uid: uid.to_string(),
+                    container: c.name.clone(),
+                };
                 // The demo app takes over its held port; binaries bind their own.
                 let listener = match (&plan.program, plan.port) {
                     (programs::Program::Demo(_), Some(port)) => held.remove(&port),

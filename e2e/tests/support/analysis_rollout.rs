@@ -53,6 +53,8 @@ impl Cluster {
         let client = server.client().await?;
         install_crds(&client).await?;
         let (pods, services) = (random_block(), random_block());
+        let pod_logs = weir_e2e::pod_logs::PodLogs::new();
+        server.serve_pod_logs(pod_logs.clone());
         let sim = Simulator::start(
             client.clone(),
             SimulatorOptions {
@@ -60,6 +62,7 @@ impl Cluster {
                 service_cidr: (Ipv4Addr::new(127, services[0], services[1], 0), 24),
                 kubeconfig: Some(server.kubeconfig_path().to_path_buf()),
                 resync: Duration::from_secs(1),
+                pod_logs,
                 ..SimulatorOptions::default()
             },
         )

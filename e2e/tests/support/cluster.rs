@@ -90,6 +90,7 @@ impl LocalCluster {
         let client = server.client().await?;
         let mut opts = net.simulator_options(server.kubeconfig_path());
         configure(&mut opts);
+        server.serve_pod_logs(opts.pod_logs.clone());
         let sim = Simulator::start(client.clone(), opts)
             .await
             .context("start the simulator")?;

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::programs::{ContainerPlan, Program, find_binary};
 use super::status::{ContainerRuntime, RunState};
 use crate::demo_app;
+use crate::pod_logs::{PodLogs, RunLog};
 use crate::simulator::now_secs;
 
 /// Restarts of a crashing binary before the supervisor gives up.
@@ -37,6 +38,8 @@ pub(crate) struct RunContext {
     /// Asks for the pods' ServiceAccount tokens.
     pub(crate) client: kube::Client,
     pub(crate) log_dir: Option<PathBuf>,
+    /// Where each container run's output is kept for `kubectl logs`.
+    pub(crate) pod_logs: Arc<PodLogs>,
     /// Bumped whenever a container's state changes.
     pub(crate) poke: Arc<watch::Sender<u64>>,
 }
@@ -104,12 +107,35 @@ impl Reporter {
     }
 }
 
-/// Starts a supervisor for `plan` on `pod_ip`; `log_name` names its log file.
+/// Which container's output this is.
+#[derive(Debug, Clone)]
+pub(crate) struct LogKey {
+    pub(crate) ns: String,
+    pub(crate) pod: String,
+    pub(crate) uid: String,
+    pub(crate) container: String,
+}
+
+// === impl LogKey ===
+
+impl LogKey {
+    /// The log file's name in `log_dir`, without `.log`.
+    fn file_name(&self) -> String {
+        format!("{}_{}_{}", self.ns, self.pod, self.container)
+    }
+
+    fn start_run(&self, ctx: &RunContext) -> Arc<RunLog> {
+        ctx.pod_logs
+            .start_run(&self.ns, &self.pod, &self.uid, &self.container)
+    }
+}
+
+/// Starts a supervisor for `plan` on `pod_ip`; `log` names its output.
 pub(crate) fn start(
     plan: ContainerPlan,
     pod_ip: Ipv4Addr,
     listener: Option<std::net::TcpListener>,
-    log_name: String,
+    log: LogKey,
     ctx: &RunContext,
 ) -> ContainerHandle {
     let (tx, rx) = watch::channel(ContainerRuntime::starting());
@@ -125,10 +151,12 @@ pub(crate) fn start(
         match plan.program.clone() {
             Program::Unavailable { reason, message } => report.waiting(reason, message),
             Program::Demo(cfg) => {
-                run_demo(cfg, pod_ip, plan.port, listener, &report, token).await;
+                let run = log.start_run(&ctx);
+                run_demo(cfg, pod_ip, plan.port, listener, &report, &run, token).await;
+                run.end();
             }
             Program::Binary { name, args } => {
-                run_binary(name, args, &plan, pod_ip, &log_name, &ctx, &report, token).await;
+                run_binary(name, args, &plan, pod_ip, &log, &ctx, &report, token).await;
             }
         }
     });
@@ -147,6 +175,7 @@ async fn run_demo(
     port: Option<u16>,
     held: Option<std::net::TcpListener>,
     report: &Reporter,
+    run: &RunLog,
     stop: CancellationToken,
 ) {
     let addr = SocketAddr::from((ip, port.unwrap_or(super::programs::DEFAULT_PORT)));
@@ -161,6 +190,7 @@ async fn run_demo(
         };
         match bound {
             Ok(listener) => {
+                run.push(format!("weir-demo {} serving on {addr}", cfg.version).as_bytes());
                 report.set(RunState::Running {
                     started_at: now_secs(),
                     ready: true,
@@ -168,7 +198,10 @@ async fn run_demo(
                 demo_app::serve(listener, cfg, stop).await;
                 return;
             }
-            Err(e) => report.waiting("BindFailed", format!("cannot listen on {addr}: {e}")),
+            Err(e) => {
+                run.push(format!("cannot listen on {addr}: {e}").as_bytes());
+                report.waiting("BindFailed", format!("cannot listen on {addr}: {e}"));
+            }
         }
         tokio::select! {
             () = stop.cancelled() => return,
@@ -199,23 +232,74 @@ impl Drop for ChildGuard {
     }
 }
 
-fn log_stdio(ctx: &RunContext, log_name: &str) -> (Stdio, Stdio) {
-    let Some(dir) = ctx.log_dir.as_ref() else {
-        return (Stdio::inherit(), Stdio::inherit());
+/// The longest line kept; a longer one is split.
+const MAX_LINE: u64 = 64 * 1024;
+
+/// Where a process's output is copied besides its [`RunLog`].
+type Sink = Box<dyn std::io::Write + Send>;
+
+/// The sinks of a process's stdout and stderr: its log file in `log_dir` (both), or the
+/// simulator's own stdout and stderr without one, as an inherited descriptor would.
+fn sinks(ctx: &RunContext, log: &LogKey) -> (Option<Sink>, Option<Sink>) {
+    if ctx.log_dir.is_none() {
+        return (
+            Some(Box::new(std::io::stdout())),
+            Some(Box::new(std::io::stderr())),
+        );
+    }
+    let Some(f) = log_file(ctx, log) else {
+        return (None, None);
     };
+    let second = f.try_clone().ok().map(|f| Box::new(f) as Sink);
+    (Some(Box::new(f)), second)
+}
+
+/// The container's log file in `log_dir`, opened for appending, when there is a `log_dir`.
+fn log_file(ctx: &RunContext, log: &LogKey) -> Option<std::fs::File> {
+    let dir = ctx.log_dir.as_ref()?;
     let _ = std::fs::create_dir_all(dir);
-    let path = dir.join(format!("{log_name}.log"));
-    let file = std::fs::OpenOptions::new()
+    let path = dir.join(format!("{}.log", log.file_name()));
+    match std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&path);
-    match file.and_then(|f| Ok((f.try_clone()?, f))) {
-        Ok((out, err)) => (Stdio::from(out), Stdio::from(err)),
+        .open(&path)
+    {
+        Ok(f) => Some(f),
         Err(error) => {
             tracing::warn!(path = %path.display(), %error, "cannot open pod log");
-            (Stdio::null(), Stdio::null())
+            None
         }
     }
+}
+
+/// Copies `stream` line by line into `run`, and into `file` when there is one.
+fn capture<R>(stream: Option<R>, run: Arc<RunLog>, mut file: Option<Sink>) -> JoinHandle<()>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    use std::io::Write as _;
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
+    tokio::spawn(async move {
+        let Some(stream) = stream else { return };
+        let mut reader = tokio::io::BufReader::new(stream);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match (&mut reader)
+                .take(MAX_LINE)
+                .read_until(b'\n', &mut line)
+                .await
+            {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    if let Some(f) = file.as_mut() {
+                        let _ = f.write_all(&line);
+                    }
+                    run.push(&line);
+                }
+            }
+        }
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -224,7 +308,7 @@ async fn run_binary(
     args: Vec<String>,
     plan: &ContainerPlan,
     ip: Ipv4Addr,
-    log_name: &str,
+    log: &LogKey,
     ctx: &RunContext,
     report: &Reporter,
     stop: CancellationToken,
@@ -248,33 +332,42 @@ async fn run_binary(
         );
         return;
     };
-    let kubeconfig =
-        match super::token::pod_kubeconfig(&ctx.client, &admin, plan, log_name, &stop).await {
-            Ok(path) => path,
-            Err(message) => {
-                report.waiting("CreateContainerConfigError", message);
-                return;
-            }
-        };
+    let kubeconfig = match super::token::pod_kubeconfig(
+        &ctx.client,
+        &admin,
+        plan,
+        &log.file_name(),
+        &stop,
+    )
+    .await
+    {
+        Ok(path) => path,
+        Err(message) => {
+            report.waiting("CreateContainerConfigError", message);
+            return;
+        }
+    };
     let mut backoff = Duration::from_secs(1);
     for attempt in 0..=MAX_RESTARTS {
         if attempt > 0 {
             report.restarted();
         }
-        let (out, err) = log_stdio(ctx, log_name);
+        let run = log.start_run(ctx);
         let spawned = Command::new(&path)
             .args(&args)
             .envs(&plan.env)
             .env("KUBECONFIG", &kubeconfig)
             .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true)
             .spawn();
-        let child = match spawned {
+        let mut child = match spawned {
             Ok(child) => child,
             Err(e) => {
+                run.push(format!("cannot start {}: {e}", path.display()).as_bytes());
+                run.end();
                 report.waiting(
                     "RunContainerError",
                     format!("cannot start {}: {e}", path.display()),
@@ -286,6 +379,11 @@ async fn run_binary(
             .id()
             .and_then(|id| i32::try_from(id).ok())
             .and_then(Pid::from_raw);
+        let (out, err) = sinks(ctx, log);
+        let readers = [
+            capture(child.stdout.take(), run.clone(), out),
+            capture(child.stderr.take(), run.clone(), err),
+        ];
         let mut guard = ChildGuard { child, pgid };
         report.set(RunState::Running {
             started_at: now_secs(),
@@ -301,16 +399,19 @@ async fn run_binary(
                 () = stop.cancelled() => {
                     guard.signal(Signal::TERM);
                     let _ = tokio::time::timeout(GRACE, guard.child.wait()).await;
+                    drop(guard);
+                    finish(readers, &run).await;
                     return;
                 }
             }
         };
+        drop(guard);
+        finish(readers, &run).await;
         tracing::info!(binary = name, exit, "pod process exited");
         report.set(RunState::Terminated {
             exit_code: exit,
             finished_at: now_secs(),
         });
-        drop(guard);
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(backoff) => {}
@@ -321,6 +422,20 @@ async fn run_binary(
         "CrashLoopBackOff",
         format!("{name} exited {MAX_RESTARTS} times; giving up"),
     );
+}
+
+/// Waits (1 s at most) for the readers to copy what the process wrote, then ends the run.
+async fn finish(readers: [JoinHandle<()>; 2], run: &RunLog) {
+    for r in readers {
+        let abort = r.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(1), r)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+    run.end();
 }
 
 /// Connects to `ip:port` every 200 ms until it accepts, then marks ready.
