@@ -32,6 +32,7 @@ mod kube_proxy;
 pub mod kubelet;
 pub mod names;
 mod node;
+mod recorder;
 mod services;
 
 #[cfg(test)]

@@ -321,3 +321,167 @@ async fn kubectl_logs_reads_the_pods_output() {
     );
     c.stop().await;
 }
+
+/// After a Deployment scales, `kubectl get events` shows what kube-controller-manager,
+/// the scheduler and kubelet would record, on the right objects and from the right
+/// components; `kubectl describe` shows them on the Deployment.
+#[tokio::test]
+async fn kubectl_get_events_after_a_deployment_scales() {
+    let (c, k) = cluster().await;
+    k.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=weir-demo:v1",
+        "--replicas=1",
+        "--port=8080",
+    ])
+    .await
+    .unwrap();
+    k.ok(&["rollout", "status", "deploy/web", "--timeout=60s"])
+        .await
+        .unwrap();
+    k.ok(&["scale", "deploy/web", "--replicas=3"])
+        .await
+        .unwrap();
+    k.ok(&["rollout", "status", "deploy/web", "--timeout=60s"])
+        .await
+        .unwrap();
+    k.ok(&["scale", "deploy/web", "--replicas=1"])
+        .await
+        .unwrap();
+    let rs = k
+        .ok(&[
+            "get",
+            "rs",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ])
+        .await
+        .unwrap();
+    // (reason, involved kind, source component, message part)
+    let want: Vec<(&str, &str, &str, String)> = vec![
+        (
+            "ScalingReplicaSet",
+            "Deployment",
+            "deployment-controller",
+            format!("Scaled up replica set {rs} from 0 to 1"),
+        ),
+        (
+            "ScalingReplicaSet",
+            "Deployment",
+            "deployment-controller",
+            format!("Scaled up replica set {rs} from 1 to 3"),
+        ),
+        (
+            "ScalingReplicaSet",
+            "Deployment",
+            "deployment-controller",
+            format!("Scaled down replica set {rs} from 3 to 1"),
+        ),
+        (
+            "SuccessfulCreate",
+            "ReplicaSet",
+            "replicaset-controller",
+            format!("Created pod: {rs}-"),
+        ),
+        (
+            "SuccessfulDelete",
+            "ReplicaSet",
+            "replicaset-controller",
+            format!("Deleted pod: {rs}-"),
+        ),
+        (
+            "Scheduled",
+            "Pod",
+            "default-scheduler",
+            "Successfully assigned default/".to_string(),
+        ),
+        (
+            "Pulled",
+            "Pod",
+            "kubelet",
+            "Container image \"weir-demo:v1\" already present on machine".to_string(),
+        ),
+        (
+            "Created",
+            "Pod",
+            "kubelet",
+            "Created container weir-demo".to_string(),
+        ),
+        (
+            "Started",
+            "Pod",
+            "kubelet",
+            "Started container weir-demo".to_string(),
+        ),
+        (
+            "Killing",
+            "Pod",
+            "kubelet",
+            "Stopping container weir-demo".to_string(),
+        ),
+    ];
+    let events = eventually(30, "the scaling events", || {
+        let (k, want) = (k.clone(), want.clone());
+        async move {
+            let out = k.ok(&["get", "events", "-o", "json"]).await?;
+            let v: serde_json::Value = serde_json::from_str(&out)?;
+            let items = v["items"].as_array().cloned().unwrap_or_default();
+            let missing: Vec<_> = want
+                .iter()
+                .filter(|(reason, kind, component, message)| {
+                    !items.iter().any(|e| {
+                        e["reason"] == *reason
+                            && e["involvedObject"]["kind"] == *kind
+                            && e["source"]["component"] == *component
+                            && e["reportingComponent"] == *component
+                            && e["type"] == "Normal"
+                            && e["count"].as_i64() >= Some(1)
+                            && e["firstTimestamp"].is_string()
+                            && e["lastTimestamp"].is_string()
+                            && e["message"]
+                                .as_str()
+                                .is_some_and(|m| m.contains(message.as_str()))
+                    })
+                })
+                .collect();
+            seen(missing.is_empty(), "events not recorded yet", missing).map(|_| items)
+        }
+    })
+    .await
+    .unwrap();
+    // Each scaling Event names the Deployment by uid; 3 pods were created, 2 deleted.
+    let uid = k
+        .ok(&["get", "deploy", "web", "-o", "jsonpath={.metadata.uid}"])
+        .await
+        .unwrap();
+    let count = |reason: &str| events.iter().filter(|e| e["reason"] == reason).count();
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["reason"] == "ScalingReplicaSet")
+            .all(|e| e["involvedObject"]["uid"] == uid.as_str()
+                && e["involvedObject"]["name"] == "web")
+    );
+    assert_eq!(count("SuccessfulCreate"), 3, "{events:#?}");
+    assert_eq!(count("SuccessfulDelete"), 2, "{events:#?}");
+    let table = k.ok(&["get", "events"]).await.unwrap();
+    assert!(
+        table.contains("deployment/web") && table.contains("ScalingReplicaSet"),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("replicaset/{rs}")) && table.contains("SuccessfulCreate"),
+        "{table}"
+    );
+    let describe = k.ok(&["describe", "deploy", "web"]).await.unwrap();
+    assert!(
+        describe.contains("deployment-controller")
+            && describe.contains(&format!("Scaled down replica set {rs} from 3 to 1")),
+        "{describe}"
+    );
+    c.stop().await;
+}

@@ -1,6 +1,7 @@
 //! The Deployment and ReplicaSet controllers: gather from the stores, decide
 //! with [`super::deployment`], write with the API.
 
+use super::recorder::{NORMAL, Recorder, reference};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,10 @@ pub(crate) struct Controllers {
     pods: OwnerIndex<Pod>,
     /// This pass's ReplicaSets by controlling Deployment.
     sets: OwnerIndex<ReplicaSet>,
+    /// Events on Deployments, as `deployment-controller`.
+    deployment_events: Recorder,
+    /// Events on ReplicaSets, as `replicaset-controller`.
+    replica_set_events: Recorder,
 }
 
 fn kube_err<K: kube::Resource<DynamicType = ()>>(
@@ -71,6 +76,8 @@ fn already_exists(e: &kube::Error) -> bool {
 impl Controllers {
     pub(crate) fn new(client: Client, caches: Caches) -> Self {
         Self {
+            deployment_events: Recorder::new(client.clone(), "deployment-controller", None),
+            replica_set_events: Recorder::new(client.clone(), "replicaset-controller", None),
             client,
             caches,
             expectations: HashMap::new(),
@@ -168,11 +175,21 @@ impl Controllers {
             tracing::info!(rs = %new_name, "creating replicaset");
             return match rs_api.create(&PostParams::default(), &rs).await {
                 Err(e) if already_exists(&e) => Ok(()),
-                other => other.map(drop).map_err(kube_err("create", &rs)),
+                Ok(_) => {
+                    let to = rs.spec.replicas.unwrap_or(1);
+                    self.deployment_events.record(
+                        reference(d),
+                        NORMAL,
+                        "ScalingReplicaSet",
+                        format!("Scaled up replica set {new_name} from 0 to {to}"),
+                    );
+                    Ok(())
+                }
+                Err(e) => Err(kube_err("create", &rs)(e)),
             };
         };
         let desired = plan::desired_replicas(d);
-        self.scale(&rs_api, &new_rs, desired).await?;
+        self.scale(&rs_api, d, &new_rs, desired).await?;
         let now = now_secs();
         let min_ready = spec.min_ready_seconds.unwrap_or(0);
         let new_uid = new_rs.metadata.uid.as_deref().unwrap_or_default();
@@ -190,7 +207,7 @@ impl Controllers {
             .collect();
         let mut all = updated;
         for (rs, (_, target)) in old.iter().zip(plan::scale_old(d, updated.ready, &current)) {
-            self.scale(&rs_api, rs, target).await?;
+            self.scale(&rs_api, d, rs, target).await?;
             let uid = rs.metadata.uid.as_deref().unwrap_or_default();
             all = all.plus(PodCounts::of(
                 self.pods_of(uid).iter().map(|p| &**p),
@@ -213,7 +230,13 @@ impl Controllers {
         Ok(())
     }
 
-    async fn scale(&self, api: &Api<ReplicaSet>, rs: &ReplicaSet, replicas: i32) -> Result<()> {
+    async fn scale(
+        &self,
+        api: &Api<ReplicaSet>,
+        d: &Deployment,
+        rs: &ReplicaSet,
+        replicas: i32,
+    ) -> Result<()> {
         let current = rs.spec.replicas.unwrap_or(1);
         if current == replicas {
             return Ok(());
@@ -228,8 +251,15 @@ impl Controllers {
         let patch = Patch::Merge(json!({ "spec": { "replicas": replicas } }));
         api.patch(name, &PatchParams::default(), &patch)
             .await
-            .map(drop)
-            .map_err(kube_err("scale", rs))
+            .map_err(kube_err("scale", rs))?;
+        let way = if replicas > current { "up" } else { "down" };
+        self.deployment_events.record(
+            reference(d),
+            NORMAL,
+            "ScalingReplicaSet",
+            format!("Scaled {way} replica set {name} from {current} to {replicas}"),
+        );
+        Ok(())
     }
 
     async fn reconcile_replica_set(&mut self, rs: &ReplicaSet) -> Result<()> {
@@ -276,6 +306,12 @@ impl Controllers {
                 tracing::info!(pod = %name, rs = rs_name, "creating pod");
                 match api.create(&PostParams::default(), &pod).await {
                     Ok(_) => {
+                        self.replica_set_events.record(
+                            reference(rs),
+                            NORMAL,
+                            "SuccessfulCreate",
+                            format!("Created pod: {name}"),
+                        );
                         exp.creates.insert(name);
                         exp.since = Instant::now();
                     }
@@ -297,6 +333,12 @@ impl Controllers {
                 tracing::info!(pod = %name, rs = rs_name, "deleting pod");
                 match api.delete(&name, &DeleteParams::default()).await {
                     Ok(_) => {
+                        self.replica_set_events.record(
+                            reference(rs),
+                            NORMAL,
+                            "SuccessfulDelete",
+                            format!("Deleted pod: {name}"),
+                        );
                         exp.deletes.insert(name);
                         exp.since = Instant::now();
                     }

@@ -6,8 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod, PodStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, PodStatus};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -19,7 +18,8 @@ use tracing::Instrument;
 
 use super::cache::Caches;
 use super::ipam::IpPool;
-use super::{Pacer, SimulatorOptions, names, now_secs, span};
+use super::recorder::{self, NORMAL, Recorder, WARNING};
+use super::{Pacer, SimulatorOptions, now_secs, span};
 
 pub mod programs;
 mod runner;
@@ -32,9 +32,6 @@ use status::{ContainerView, RunState};
 /// Ports bound on a new pod IP until its programs take them over.
 type HeldPorts = HashMap<u16, std::net::TcpListener>;
 
-/// The component name on Events we record.
-const COMPONENT: &str = "weir-kubelet";
-
 /// One pod this kubelet runs.
 struct PodRuntime {
     ip: Ipv4Addr,
@@ -46,6 +43,8 @@ struct PodRuntime {
     /// The pod resourceVersion and container states last found in sync, so
     /// an unchanged pod costs one comparison per pass.
     in_sync: Option<(String, Vec<status::ContainerRuntime>)>,
+    /// The pod, for the Events about stopping it.
+    reference: ObjectReference,
 }
 
 /// The kubelet's state.
@@ -62,6 +61,10 @@ pub(crate) struct Kubelet {
     /// Pods we bound or finished deleting, so we ask once.
     done: HashSet<(String, &'static str)>,
     stopping: JoinSet<()>,
+    /// Events as `kubelet` on this node.
+    recorder: Recorder,
+    /// Events as `default-scheduler`, for the pods this kubelet takes unscheduled.
+    scheduler: Recorder,
 }
 
 fn key(pod: &Pod) -> Option<String> {
@@ -79,6 +82,7 @@ impl Kubelet {
         } else {
             opts.binaries.clone()
         };
+        let client_for_events = client.clone();
         let ctx = RunContext {
             bin_dirs,
             kubeconfig: opts.kubeconfig.clone(),
@@ -98,6 +102,12 @@ impl Kubelet {
             events: HashSet::new(),
             done: HashSet::new(),
             stopping: JoinSet::new(),
+            recorder: Recorder::new(
+                client_for_events.clone(),
+                "kubelet",
+                Some(opts.node_name.clone()),
+            ),
+            scheduler: Recorder::new(client_for_events, "default-scheduler", None),
         }
     }
 
@@ -130,6 +140,14 @@ impl Kubelet {
     fn stop(&mut self, uid: &str) {
         if let Some(rt) = self.pods.remove(uid) {
             self.ctx.pod_logs.remove_pod(uid);
+            for c in &rt.containers {
+                self.recorder.record(
+                    rt.reference.clone(),
+                    NORMAL,
+                    "Killing",
+                    format!("Stopping container {}", c.name),
+                );
+            }
             self.pool.release(rt.ip);
             for c in rt.containers {
                 self.stopping.spawn(c.stop());
@@ -285,12 +303,40 @@ impl Kubelet {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         tracing::info!(pod = %format!("{ns}/{name}"), %ip, "starting pod");
+        let reference = recorder::reference(pod);
+        let unscheduled = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .is_none_or(str::is_empty);
+        if unscheduled {
+            self.scheduler.record(
+                reference.clone(),
+                NORMAL,
+                "Scheduled",
+                format!("Successfully assigned {ns}/{name} to {}", self.node),
+            );
+        }
         let containers = pod
             .spec
             .iter()
             .flat_map(|s| s.containers.iter())
             .map(|c| {
                 let plan = programs::plan_container(pod, c, ip);
+                if !matches!(plan.program, programs::Program::Unavailable { .. }) {
+                    let image = c.image.clone().unwrap_or_default();
+                    for (reason, message) in [
+                        (
+                            "Pulled",
+                            format!("Container image \"{image}\" already present on machine"),
+                        ),
+                        ("Created", format!("Created container {}", c.name)),
+                        ("Started", format!("Started container {}", c.name)),
+                    ] {
+                        self.recorder
+                            .record(reference.clone(), NORMAL, reason, message);
+                    }
+                }
                 let log = runner::LogKey {
                     ns: ns.clone(),
                     pod: name.clone(),
@@ -319,6 +365,7 @@ impl Kubelet {
                 containers,
                 last_write: None,
                 in_sync: None,
+                reference,
             },
         );
         true
@@ -389,49 +436,20 @@ impl Kubelet {
     async fn event(&mut self, pod: &Pod, reason: &str, message: &str) {
         let (Some(uid), Some(ns), Some(name)) = (
             pod.metadata.uid.clone(),
-            pod.metadata.namespace.clone(),
-            pod.metadata.name.clone(),
+            pod.metadata.namespace.as_deref(),
+            pod.metadata.name.as_deref(),
         ) else {
             return;
         };
-        if !self.events.insert((uid.clone(), reason.to_string())) {
+        if !self.events.insert((uid, reason.to_string())) {
             return;
         }
         tracing::warn!(pod = %format!("{ns}/{name}"), reason, message, "pod not runnable");
-        let suffix = names::random_suffix(&mut rand::rng());
-        let now = Time(now_secs());
-        let event = Event {
-            metadata: ObjectMeta {
-                name: Some(format!("{name}.{suffix}")),
-                namespace: Some(ns.clone()),
-                ..Default::default()
-            },
-            involved_object: ObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Pod".into()),
-                name: Some(name),
-                namespace: Some(ns.clone()),
-                uid: Some(uid),
-                resource_version: pod.metadata.resource_version.clone(),
-                ..Default::default()
-            },
-            reason: Some(reason.into()),
-            message: Some(message.into()),
-            type_: Some("Warning".into()),
-            count: Some(1),
-            first_timestamp: Some(now.clone()),
-            last_timestamp: Some(now),
-            source: Some(EventSource {
-                component: Some(COMPONENT.into()),
-                host: Some(self.node.clone()),
-            }),
-            reporting_component: Some(COMPONENT.into()),
-            reporting_instance: Some(self.node.clone()),
-            ..Default::default()
-        };
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
-        if let Err(error) = api.create(&PostParams::default(), &event).await {
-            tracing::warn!(%error, "cannot record event");
-        }
+        self.recorder.record(
+            recorder::reference(pod),
+            WARNING,
+            reason,
+            message.to_string(),
+        );
     }
 }
