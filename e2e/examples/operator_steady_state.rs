@@ -93,9 +93,6 @@ async fn main() -> anyhow::Result<()> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/manifests");
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.file_name().is_some_and(|n| n == "kustomization.yaml") {
-            continue;
-        }
         let crd: CustomResourceDefinition = serde_yaml::from_str(&std::fs::read_to_string(&path)?)?;
         crds.create(&PostParams::default(), &crd)
             .await

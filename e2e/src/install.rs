@@ -31,7 +31,7 @@ const METRICS_API_YAML: &str = concat!(
     "/../config/metrics-api/metrics-api.yaml"
 );
 
-/// Creates every CRD of crds/manifests (its kustomization.yaml aside); returns their names.
+/// Creates every CRD of crds/manifests; returns their names.
 pub async fn install_crds(client: &Client) -> Result<Vec<String>> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let mut names = Vec::new();
@@ -41,9 +41,6 @@ pub async fn install_crds(client: &Client) -> Result<Vec<String>> {
         .collect::<std::io::Result<_>>()?;
     paths.sort();
     for path in paths {
-        if path.file_name().is_some_and(|n| n == "kustomization.yaml") {
-            continue;
-        }
         let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
         let crd: CustomResourceDefinition =
             serde_yaml::from_str(&text).with_context(|| path.display().to_string())?;

@@ -403,15 +403,16 @@ async fn kubectl_client_side_apply_of_a_deployment_merges_strategically() {
 
 #[tokio::test]
 async fn kubectl_applies_the_weir_crd_manifests_and_a_rollout() {
-    let files = yaml_files(&repo_path("crds/manifests"), &["kustomization.yaml"]);
+    let files = yaml_files(&repo_path("crds/manifests"), &[]);
     assert!(
         files.iter().any(|f| f.ends_with("rollouts.weir.dev.yaml")),
         "crds/manifests has no rollouts.weir.dev.yaml: {files:?}"
     );
     let (h, _c) = start().await;
-    for f in &files {
-        ok(&h, &["apply", "-f", f.to_str().unwrap()]).await;
-    }
+    // The folder as a person applies it: every file in it is a CRD.
+    let dir = repo_path("crds/manifests/");
+    let out = ok(&h, &["apply", "-f", dir.to_str().unwrap()]).await;
+    assert_eq!(out.lines().count(), files.len(), "{out}");
     ok(
         &h,
         &[
@@ -487,7 +488,7 @@ async fn kubectl_applies_the_weir_crd_manifests_and_a_rollout() {
 
 #[tokio::test]
 async fn kubectl_applies_the_briefs_smi_examples_unchanged() {
-    let crds = repo_path("crds/manifests");
+    let crds = repo_path("crds");
     // TrafficMetrics is served by the operator's aggregated API, not by a CRD.
     let files = yaml_files(
         &repo_path("crds/tests/fixtures/smi"),

@@ -1,4 +1,5 @@
-//! Writes Weir's CRD manifests to `crds/manifests/` (or the directory given as the first argument).
+//! Writes Weir's CRD manifests to `crds/manifests/` and `crds/kustomization.yaml` (or into
+//! the directory given as the first argument, in place of `crds/`).
 
 use std::path::PathBuf;
 
@@ -10,12 +11,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // `cargo run` sets CARGO_MANIFEST_DIR for the process; read it at run time so a
             // binary built elsewhere still writes into this checkout.
             std::env::var_os("CARGO_MANIFEST_DIR")
-                .map(|dir| PathBuf::from(dir).join("manifests"))
-                .unwrap_or_else(|| PathBuf::from("crds/manifests"))
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("crds"))
         });
-    std::fs::create_dir_all(&dir)?;
     for manifest in weir_crds::crdgen::manifests()? {
         let path = dir.join(&manifest.file_name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
         std::fs::write(&path, manifest.yaml)?;
         println!("wrote {}", path.display());
     }
