@@ -626,7 +626,22 @@ async fn bad_requests_get_status_errors_and_leave_the_store_intact() {
         "k8s\0",
     )
     .await;
+    assert_eq!(r.status, 400, "an envelope without a kind is malformed");
+    // A well-formed envelope of a kind the server does not decode from protobuf: 415.
+    let r = raw(
+        &h,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        &[("content-type", "application/vnd.kubernetes.protobuf")],
+        "k8s\0\x0a\x0f\x0a\x08batch/v1\x12\x03Job\x12\x00",
+    )
+    .await;
     assert_eq!(r.status, 415);
+    let text = String::from_utf8_lossy(&r.body);
+    assert!(
+        text.contains("Job (batch/v1) is not decoded from protobuf by this server"),
+        "{text}"
+    );
     let apply_ct = [("content-type", "application/apply-patch+yaml")];
     let path = "/api/v1/namespaces/default/configmaps/keep?fieldManager=x";
     let r = raw(
