@@ -1,6 +1,7 @@
 //! The real `kubectl` on PATH against a local cluster's kubeconfig, as a person runs it:
 //! a private cache dir, a bounded run time, and what it printed.
 
+use super::cluster::LocalCluster;
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -85,4 +86,14 @@ impl Kubectl {
         );
         Ok(r.stderr)
     }
+}
+
+/// A local cluster (API server and simulator) and kubectl on its admin kubeconfig; panics
+/// when the cluster cannot start.
+pub async fn on_local_cluster() -> (LocalCluster, Kubectl) {
+    let c = LocalCluster::start(|_| {})
+        .await
+        .expect("start a local cluster");
+    let k = Kubectl::new(c.server.kubeconfig_path());
+    (c, k)
 }
