@@ -105,9 +105,11 @@ pub fn revisions(inputs: &Inputs, split: &[SplitShare], now: Timestamp) -> Vec<R
                 .iter()
                 .find(|d| d.metadata.name.as_deref() == Some(deployment_name.as_str()));
             // The canary's template is the spec's, even before its Deployment exists.
-            let template = deployment
-                .map(|d| &d.spec.template)
-                .or((role == Role::Canary).then_some(&ro.spec.template));
+            let template = deployment.map(|d| &d.spec.template).or(ro
+                .spec
+                .template
+                .as_ref()
+                .filter(|_| role == Role::Canary));
             let share: Vec<f64> = split
                 .iter()
                 .filter(|s| s.revision == Some(revision))
