@@ -97,23 +97,27 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
                     .as_ref()
                     .ok_or_else(|| Error::NoTemplate(rev.clone()))?;
                 let hash = template_hash(template);
-                let d = children::deployment_from(
+                // After adoption, revisions follow the adopted names (`deploy-v2`, `svc-v2`).
+                let (deployment_name, service_name) = (dname(*revision), sname(*revision));
+                let mut d = children::deployment_from(
                     rollout,
                     *revision,
                     *replicas,
                     &hash,
                     template.clone(),
                 );
+                d.metadata.name = Some(deployment_name.clone());
                 let written = deployments
-                    .patch(&rev, &apply, &Patch::Apply(&d))
+                    .patch(&deployment_name, &apply, &Patch::Apply(&d))
                     .await
-                    .map_err(kube_err(format!("apply Deployment {rev}")))?;
+                    .map_err(kube_err(format!("apply Deployment {deployment_name}")))?;
                 expect_version(ctx, ns, &name, "Deployment", &written);
-                let s = children::revision_service(rollout, *revision);
+                let mut s = children::revision_service(rollout, *revision);
+                s.metadata.name = Some(service_name.clone());
                 let written = services
-                    .patch(&rev, &apply, &Patch::Apply(&s))
+                    .patch(&service_name, &apply, &Patch::Apply(&s))
                     .await
-                    .map_err(kube_err(format!("apply Service {rev}")))?;
+                    .map_err(kube_err(format!("apply Service {service_name}")))?;
                 expect_version(ctx, ns, &name, "Service", &written);
                 let history = children::controller_revision(rollout, *revision, &hash, template)
                     .map_err(|source| Error::Json {

@@ -55,6 +55,9 @@ pub struct AdoptedService {
     pub repointed: bool,
 }
 
+/// How often a Rollout that is adopting looks again at what it waits for.
+const ADOPTION_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The names adoption gives: the adopted revision's number and Service, and the prefixes
 /// later revisions follow. Names ending in `-v<N>` are followed, else `<rollout>-v<N>`.
 pub fn names(
@@ -301,5 +304,8 @@ pub(super) fn take_over(
             adoption.deployment
         );
         p.progressing(&message);
+        // What adoption waits for (the adopted pods, the gateway's endpoints) is not owned by
+        // the Rollout, so no watch event wakes it: look again soon.
+        p.wake_at(super::after(p.now, ADOPTION_POLL));
     }
 }
