@@ -196,39 +196,10 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
                         .expect(ns, &name, "Deployment", &rev, Want::Gone);
                 }
             }
-            PlanAction::AdoptDeployment {
-                name: target,
-                revision,
-                template_hash,
-            } => {
-                let written =
-                    adopt::adopt_deployment(ctx, ns, &name, target, *revision, template_hash)
-                        .await?;
-                expect_version(ctx, ns, &name, "Deployment", &written);
-            }
-            PlanAction::AdoptService {
-                name: target,
-                revision,
-            } => {
-                let written = adopt::adopt_service(ctx, ns, &name, target, *revision).await?;
-                expect_version(ctx, ns, &name, "Service", &written);
-            }
-            PlanAction::EnsureAdoptedService {
-                name: target,
-                revision,
-                selector,
-            } => {
-                let s = children::adopted_revision_service(rollout, target, *revision, selector);
-                let written = services
-                    .patch(target, &apply, &Patch::Apply(&s))
-                    .await
-                    .map_err(kube_err(format!("apply Service {target}")))?;
-                expect_version(ctx, ns, &name, "Service", &written);
-            }
-            PlanAction::RepointService { name: target } => {
-                let written = adopt::repoint_service(ctx, ns, &name, target).await?;
-                expect_version(ctx, ns, &name, "Service", &written);
-            }
+            PlanAction::AdoptDeployment { .. }
+            | PlanAction::AdoptService { .. }
+            | PlanAction::EnsureAdoptedService { .. }
+            | PlanAction::RepointService { .. } => adopt::act(rollout, ctx, ns, action).await?,
         }
     }
     if prune_history {
@@ -348,7 +319,7 @@ pub fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
 }
 
 /// Records that the cache should come to show `written`, the answer to a write.
-fn expect_version<K: Resource>(
+pub(super) fn expect_version<K: Resource>(
     ctx: &Context,
     ns: &str,
     rollout: &str,

@@ -4,12 +4,15 @@
 //! Service's selector and ports: the adopted Deployment's pod template and selector are
 //! never written, so no pod restarts.
 
-use super::{Context, Error, kube_err};
+use super::act::expect_version;
+use super::{Context, Error, FIELD_MANAGER, kube_err};
 use crate::children::{
     self, ADOPTED_ANNOTATION, GATEWAY_NAME, MANAGED_BY, ORIGINAL_ANNOTATION, REVISION_LABEL,
     ROLLOUT_LABEL,
 };
-use crate::plan::{AdoptObserved, AdoptedDeployment, AdoptedService, HandBack, template_hash};
+use crate::plan::{
+    Action, AdoptObserved, AdoptedDeployment, AdoptedService, HandBack, template_hash,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -137,6 +140,49 @@ fn released_metadata() -> Value {
             ORIGINAL_ANNOTATION: null
         }
     }})
+}
+
+/// Carries out one adoption action of a plan (the others are `act::execute`'s).
+pub async fn act(rollout: &Rollout, ctx: &Context, ns: &str, action: &Action) -> Result<(), Error> {
+    let name = rollout.name_any();
+    match action {
+        Action::AdoptDeployment {
+            name: target,
+            revision,
+            template_hash,
+        } => {
+            let written =
+                adopt_deployment(ctx, ns, &name, target, *revision, template_hash).await?;
+            expect_version(ctx, ns, &name, "Deployment", &written);
+        }
+        Action::AdoptService {
+            name: target,
+            revision,
+        } => {
+            let written = adopt_service(ctx, ns, &name, target, *revision).await?;
+            expect_version(ctx, ns, &name, "Service", &written);
+        }
+        Action::EnsureAdoptedService {
+            name: target,
+            revision,
+            selector,
+        } => {
+            let services: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
+            let s = children::adopted_revision_service(rollout, target, *revision, selector);
+            let apply = PatchParams::apply(FIELD_MANAGER).force();
+            let written = services
+                .patch(target, &apply, &Patch::Apply(&s))
+                .await
+                .map_err(kube_err(format!("apply Service {target}")))?;
+            expect_version(ctx, ns, &name, "Service", &written);
+        }
+        Action::RepointService { name: target } => {
+            let written = repoint_service(ctx, ns, &name, target).await?;
+            expect_version(ctx, ns, &name, "Service", &written);
+        }
+        other => tracing::warn!(?other, "not an adoption action"),
+    }
+    Ok(())
 }
 
 /// Labels the Deployment's metadata as revision `revision` of `rollout`.
