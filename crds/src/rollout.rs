@@ -1,7 +1,10 @@
 //! `weir.dev/v1alpha1` Rollout: a Deployment whose new versions are delivered progressively.
 
+mod adoption;
 mod analysis;
 mod status;
+
+pub use adoption::{AdoptionStatus, WorkloadRef, split_version};
 
 pub use analysis::{
     AnalysisSpec, BaselineCheck, LatencyBounds, MeshSource, MetricsSourceSpec, PromQuery,
@@ -50,6 +53,7 @@ use std::time::Duration;
     printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.template) != has(self.workloadRef)").message("set exactly one of template or workloadRef"))]
 pub struct RolloutSpec {
     /// The root Service clients use; its name defaults to the Rollout's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,9 +64,16 @@ pub struct RolloutSpec {
     pub replicas: i32,
     /// Selects the pods of every revision; must match the template's labels.
     pub selector: LabelSelector,
-    /// The pod template; a change here starts a new revision.
+    /// The pod template; a change here starts a new revision. Exactly one of `template` and
+    /// `workloadRef` is set: after adoption, replacing `workloadRef` with a template starts
+    /// the next revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::schema::pod_template")]
-    pub template: PodTemplateSpec,
+    pub template: Option<PodTemplateSpec>,
+    /// An existing Deployment (and Service) to adopt as revision 1, instead of a template;
+    /// its pods keep running and no request is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_ref: Option<WorkloadRef>,
     /// How traffic moves to a new revision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<Strategy>,
@@ -223,12 +234,28 @@ impl RolloutSpec {
 // === impl Rollout ===
 
 impl Rollout {
-    /// The root Service's name: `spec.service.name`, else the Rollout's name.
+    /// The root Service's name: `spec.service.name`; else, for a Rollout that adopts (see
+    /// [`WorkloadRef::service_name`]), the adopted `svc-v1` without its suffix (`svc`) or the
+    /// re-pointed `foobar`; else the Rollout's name.
     pub fn root_service_name(&self) -> String {
+        let adopted = || {
+            let adoption = self.status.as_ref().and_then(|s| s.adoption.as_ref());
+            let named = match adoption {
+                Some(a) if a.revision_service_adopted => Some(a.revision_service.clone()),
+                Some(a) => a.repointed_service.clone(),
+                None => self
+                    .spec
+                    .workload_ref
+                    .as_ref()
+                    .and_then(|w| w.service_name.clone()),
+            }?;
+            Some(split_version(&named).map_or(named.clone(), |(stem, _)| stem.to_string()))
+        };
         self.spec
             .service
             .as_ref()
             .and_then(|s| s.name.clone())
+            .or_else(adopted)
             .or_else(|| self.metadata.name.clone())
             .unwrap_or_default()
     }

@@ -65,7 +65,13 @@ fn required_fields_are_required() {
     let s = rollout_schema();
     let required = at(&s, "/properties/spec/required").as_array().unwrap();
     assert!(required.contains(&Value::from("selector")));
-    assert!(required.contains(&Value::from("template")));
+    // template or workloadRef, exactly one: a CEL rule on spec rather than `required`.
+    assert!(!required.contains(&Value::from("template")));
+    let rules = at(&s, "/properties/spec/x-kubernetes-validations");
+    assert_eq!(
+        rules[0]["rule"].as_str(),
+        Some("has(self.template) != has(self.workloadRef)")
+    );
     let containers = at(
         &s,
         "/properties/spec/properties/template/properties/spec/properties/containers/items/required",

@@ -190,7 +190,12 @@ async fn the_gateway_goes_with_its_namespaces_last_rollout() -> Result<()> {
     let mut second = rollout_yaml("weir-demo:v1");
     second.metadata.name = Some("second".into());
     second.spec.selector = serde_yaml::from_str("{matchLabels: {app: second}}")?;
-    second.spec.template.metadata = Some(serde_yaml::from_str("{labels: {app: second}}")?);
+    second
+        .spec
+        .template
+        .as_mut()
+        .expect("the sample has a template")
+        .metadata = Some(serde_yaml::from_str("{labels: {app: second}}")?);
     rollouts
         .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
         .await?;

@@ -181,7 +181,7 @@ async fn every_steering_command_moves_the_rollout_as_documented() -> Result<()> 
         .await?
         .spec
         .template
-        .spec
+        .and_then(|t| t.spec)
         .unwrap()
         .containers[0]
         .image

@@ -73,6 +73,8 @@ pub const OPERATOR: &[Access] = &[
     // The TrafficMetrics API: the objects it describes and the pods it scrapes.
     any("", "pods", &["get", "list", "watch"]),
     any("", "namespaces", &["get", "list", "watch"]),
+    // Adoption re-points a Service to the gateway only once its revision Service has ready endpoints.
+    any("discovery.k8s.io", "endpointslices", &["list"]),
     // The analysis reads the canary Deployment's figures through the aggregated API.
     any("metrics.smi-spec.io", "deployments", &["get"]),
 ];

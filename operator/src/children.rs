@@ -2,6 +2,12 @@
 //! Deployments, Services and ControllerRevisions (the template history `kubectl weir undo`
 //! reads), the root Service, the TrafficSplit and the namespace gateway.
 
+mod adopt;
+
+pub use adopt::{
+    ADOPTED_ANNOTATION, ORIGINAL_ANNOTATION, adopted_revision_service, repoint_patch, restore_patch,
+};
+
 use crate::plan::revision_name;
 use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
@@ -81,20 +87,22 @@ fn revision_selector(rollout: &Rollout, revision: i64) -> BTreeMap<String, Strin
     selector
 }
 
-/// Revision N's Deployment `name-vN`, from `spec.template` with the revision label added.
+/// Revision N's Deployment `name-vN`, from `spec.template` with the revision label added;
+/// None for a Rollout with no template (one that adopts a Deployment).
 pub fn deployment(
     rollout: &Rollout,
     revision: i64,
     replicas: i32,
     template_hash: &str,
-) -> Deployment {
-    deployment_from(
+) -> Option<Deployment> {
+    let template = rollout.spec.template.clone()?;
+    Some(deployment_from(
         rollout,
         revision,
         replicas,
         template_hash,
-        rollout.spec.template.clone(),
-    )
+        template,
+    ))
 }
 
 /// The template and template hash a ControllerRevision keeps (see [`controller_revision`]).
@@ -160,6 +168,7 @@ pub fn controller_revision(
     rollout: &Rollout,
     revision: i64,
     template_hash: &str,
+    template: &PodTemplateSpec,
 ) -> Result<ControllerRevision, serde_json::Error> {
     let name = revision_name(
         rollout.metadata.name.as_deref().unwrap_or_default(),
@@ -170,7 +179,7 @@ pub fn controller_revision(
         TEMPLATE_HASH_ANNOTATION.to_string(),
         template_hash.to_string(),
     )]));
-    let template = serde_json::to_value(&rollout.spec.template)?;
+    let template = serde_json::to_value(template)?;
     Ok(ControllerRevision {
         metadata,
         data: RawExtension(json!({ "spec": { "template": template } })),

@@ -9,6 +9,7 @@
 //! ```
 
 mod act;
+mod adopt;
 pub mod expect;
 mod observe;
 pub mod stores;
@@ -93,6 +94,9 @@ pub enum Error {
         "revision {0} must be re-created, but its ControllerRevision (its kept template) is gone"
     )]
     NoHistory(String),
+    /// A revision must be built from `spec.template`, but the Rollout has none (it adopts).
+    #[error("revision {0} must be built from spec.template, but the Rollout has no template")]
+    NoTemplate(String),
     /// An object could not be serialised.
     #[error("cannot serialise {what}")]
     Json {
@@ -113,6 +117,7 @@ impl Error {
             Self::NoNamespace => "no_namespace",
             Self::Json { .. } => "json",
             Self::NoHistory(_) => "no_history",
+            Self::NoTemplate(_) => "no_template",
         }
     }
 }

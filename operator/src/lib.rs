@@ -29,7 +29,7 @@
 //!     spec: {containers: [{name: app, image: weir-demo:v1}]}",
 //! )?;
 //! let observed = Observed {
-//!     template_hash: template_hash(&rollout.spec.template),
+//!     template_hash: rollout.spec.template.as_ref().map(template_hash).unwrap_or_default(),
 //!     ..Observed::default()
 //! };
 //! let p = plan(&rollout, &observed, Timestamp::from_second(1_700_000_000)?);

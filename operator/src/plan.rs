@@ -12,12 +12,17 @@
 //! again after the actions were applied yields no further action, and a restarted
 //! controller resumes from `status` alone.
 
+mod adopt;
 mod canary;
 mod conditions;
 mod judge;
 mod types;
 mod validate;
 
+pub use adopt::{
+    AdoptObserved, AdoptedDeployment, AdoptedService, HandBack, deployment_name,
+    deployment_name_with, hand_back, service_name, service_name_with, split_version,
+};
 pub use judge::judge;
 pub use types::{Action, Observed, Plan, PlannedEvent, RevisionState};
 pub use validate::{Settings, template_hash};
@@ -97,6 +102,16 @@ impl<'a> Planner<'a> {
         self.rollout.metadata.name.as_deref().unwrap_or_default()
     }
 
+    /// Revision N's Deployment name (an adopted one keeps its own name).
+    fn dname(&self, revision: i64) -> String {
+        adopt::deployment_name_with(self.name(), self.status.adoption.as_ref(), revision)
+    }
+
+    /// Revision N's Service name (an adopted one keeps its own name).
+    fn sname(&self, revision: i64) -> String {
+        adopt::service_name_with(self.name(), self.status.adoption.as_ref(), revision)
+    }
+
     fn event(&mut self, warning: bool, reason: &'static str, message: impl Into<String>) {
         self.events.push(PlannedEvent {
             warning,
@@ -138,6 +153,18 @@ impl<'a> Planner<'a> {
     }
 
     fn run(&mut self, settings: &Settings) {
+        let adopting = match (
+            &self.status.stable_revision,
+            &self.rollout.spec.workload_ref,
+        ) {
+            (None, Some(workload)) => {
+                match adopt::check(self.rollout, self.observed, &self.status, workload) {
+                    Ok(found) => Some(found),
+                    Err(message) => return self.invalid(message),
+                }
+            }
+            _ => None,
+        };
         conditions::remove(&mut self.status.conditions, conditions::Type::InvalidSpec);
         self.status.observed_generation = self.rollout.metadata.generation;
         self.status.replicas = Some(self.rollout.spec.replicas);
@@ -146,7 +173,10 @@ impl<'a> Planner<'a> {
             self.ensure.push(Action::EnsureRootService);
         }
         match self.status.stable_revision {
-            None => self.first_revision(),
+            None => match adopting {
+                Some((adoption, deployment)) => adopt::take_over(self, &adoption, &deployment),
+                None => self.first_revision(),
+            },
             Some(stable) => {
                 self.choose_canary(stable);
                 match self.status.canary_revision {
@@ -163,7 +193,7 @@ impl<'a> Planner<'a> {
         let revision = self.revision_for_template(0);
         let replicas = self.rollout.spec.replicas;
         self.ensure_revision(revision, replicas);
-        self.desired_split = Some(vec![(revision_name(self.name(), revision), 100)]);
+        self.desired_split = Some(vec![(self.sname(revision), 100)]);
         self.status.weights = Some(StepWeights {
             stable: 100,
             canary: 0,
@@ -172,7 +202,7 @@ impl<'a> Planner<'a> {
             self.status.stable_revision = Some(revision);
             self.status.stable_template_hash = Some(self.observed.template_hash.clone());
             self.healthy(revision);
-            let name = revision_name(self.name(), revision);
+            let name = self.dname(revision);
             self.event(
                 false,
                 "Available",
@@ -191,10 +221,10 @@ impl<'a> Planner<'a> {
         let old = self.status.canary_revision;
         if hash == stable_hash {
             if let Some(old) = old {
-                let name = revision_name(self.name(), old);
+                let name = self.dname(old);
                 self.event(false, "CanaryAbandoned", format!(
                     "The template matches stable revision {} again: canary {name} abandoned, all traffic on stable",
-                    revision_name(self.name(), stable)
+                    self.dname(stable)
                 ));
                 self.clear_canary();
                 self.schedule_scale_down_now();
@@ -205,11 +235,11 @@ impl<'a> Planner<'a> {
             return;
         }
         let revision = self.revision_for_template(stable.max(old.unwrap_or(0)));
-        let name = revision_name(self.name(), revision);
+        let name = self.dname(revision);
         match old {
             Some(old) => self.event(false, "CanarySuperseded", format!(
                 "The template changed during the rollout: canary {} superseded by {name}, starting over from stable",
-                revision_name(self.name(), old)
+                self.dname(old)
             )),
             None => self.event(false, "RevisionCreated", format!("New revision {name}: the canary starts at 0% of traffic")),
         }
@@ -259,7 +289,7 @@ impl<'a> Planner<'a> {
         self.status.promote_step = None;
         let replicas = self.rollout.spec.replicas;
         self.ensure_revision(stable, replicas);
-        self.desired_split = Some(vec![(revision_name(self.name(), stable), 100)]);
+        self.desired_split = Some(vec![(self.sname(stable), 100)]);
         self.status.weights = Some(StepWeights {
             stable: 100,
             canary: 0,
@@ -280,7 +310,7 @@ impl<'a> Planner<'a> {
     }
 
     fn healthy(&mut self, stable: i64) {
-        let name = revision_name(self.name(), stable);
+        let name = self.dname(stable);
         let msg = format!("Revision {name} takes all traffic");
         self.status.phase = Some(Phase::Healthy);
         // Every step is behind a Healthy rollout, so the STEP column reads `n/n`.
@@ -380,7 +410,7 @@ impl<'a> Planner<'a> {
             .map_or(0, |r| r.available);
         format!(
             "Waiting for {}: {available}/{} pods available",
-            revision_name(self.name(), revision),
+            self.dname(revision),
             self.rollout.spec.replicas
         )
     }
@@ -454,7 +484,7 @@ impl<'a> Planner<'a> {
             .services
             .iter()
             .copied()
-            .filter(|r| !keep.contains(r) && !in_split.contains(&revision_name(self.name(), *r)))
+            .filter(|r| !keep.contains(r) && !in_split.contains(&self.sname(*r)))
             .collect();
         for revision in old_services {
             self.teardown.push(Action::DeleteService { revision });
@@ -480,7 +510,7 @@ impl<'a> Planner<'a> {
         };
         if self.now >= at {
             for revision in old_deployments {
-                let name = revision_name(self.name(), revision);
+                let name = self.dname(revision);
                 self.event(
                     false,
                     "RevisionRetired",

@@ -81,6 +81,9 @@ pub struct RolloutStatus {
     /// The label selector of the pods, as a string (for the scale subresource).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
+    /// What the Rollout adopted (`spec.workloadRef`) and the names its later revisions follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adoption: Option<super::AdoptionStatus>,
     /// Conditions: Available, Progressing, Paused, Completed, Aborted, InvalidSpec, AnalysisError.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

@@ -3,7 +3,7 @@
 use super::prometheus::PrometheusSource;
 use super::{Evidence, MetricsSource, QueryOutcome, SampleQuery, SourceError, Target};
 use crate::controller::chain;
-use crate::plan::{judge, revision_name};
+use crate::plan::{deployment_name, judge};
 use futures::future::join_all;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -110,8 +110,7 @@ impl Analyst {
             Err(e) => return error(format!("cannot use the metrics source: {e}")),
         };
         let ns = rollout.namespace().unwrap_or_default();
-        let name = rollout.name_any();
-        let canary_name = revision_name(&name, canary);
+        let canary_name = deployment_name(rollout, canary);
         let query = |deployment: &str| SampleQuery {
             target: Target::deployment(&ns, deployment),
             window,
@@ -122,7 +121,7 @@ impl Analyst {
             .baseline
             .as_ref()
             .and(stable)
-            .map(|s| query(&revision_name(&name, s)));
+            .map(|s| query(&deployment_name(rollout, s)));
         let canary_figures = self.bounded(&*source, source.sample(&canary_query));
         let baseline_figures = async {
             match &baseline_query {

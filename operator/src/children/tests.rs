@@ -12,8 +12,8 @@ fn rollout() -> Rollout {
 #[test]
 fn revision_deployment_carries_labels_owner_and_revision_selector() {
     let ro = rollout();
-    let hash = template_hash(&ro.spec.template);
-    let d = deployment(&ro, 2, 3, &hash);
+    let hash = template_hash(ro.spec.template.as_ref().unwrap());
+    let d = deployment(&ro, 2, 3, &hash).unwrap();
     assert_eq!(d.metadata.name.as_deref(), Some("foobar-v2"));
     let labels = d.metadata.labels.clone().unwrap();
     assert_eq!(
@@ -127,8 +127,8 @@ fn gateway_runs_the_proxy_image_with_its_namespace() {
 #[test]
 fn controller_revision_keeps_the_template_at_its_rollout_path() {
     let ro = rollout();
-    let hash = template_hash(&ro.spec.template);
-    let cr = controller_revision(&ro, 4, &hash).unwrap();
+    let hash = template_hash(ro.spec.template.as_ref().unwrap());
+    let cr = controller_revision(&ro, 4, &hash, ro.spec.template.as_ref().unwrap()).unwrap();
     assert_eq!(cr.metadata.name.as_deref(), Some("foobar-v4"));
     assert_eq!(cr.revision, Some(4));
     assert_eq!(
@@ -214,12 +214,85 @@ fn a_gateway_differs_only_in_what_weir_sets() {
 #[test]
 fn a_kept_template_rebuilds_the_revisions_deployment() {
     let ro = rollout();
-    let hash = template_hash(&ro.spec.template);
-    let kept = controller_revision(&ro, 1, &hash).unwrap();
+    let hash = template_hash(ro.spec.template.as_ref().unwrap());
+    let kept = controller_revision(&ro, 1, &hash, ro.spec.template.as_ref().unwrap()).unwrap();
     let mut changed = ro.clone();
-    changed.spec.template.spec.as_mut().unwrap().containers[0].image = Some("other:v9".into());
+    changed
+        .spec
+        .template
+        .as_mut()
+        .unwrap()
+        .spec
+        .as_mut()
+        .unwrap()
+        .containers[0]
+        .image = Some("other:v9".into());
     let (template, kept_hash) = kept_template(&kept).unwrap();
     assert_eq!(kept_hash, hash);
     let restored = deployment_from(&changed, 1, 2, &kept_hash, template);
-    assert_eq!(restored, deployment(&ro, 1, 2, &hash));
+    assert_eq!(restored, deployment(&ro, 1, 2, &hash).unwrap());
+}
+
+/// RFC 7386 JSON merge patch, as the API server applies `Patch::Merge`.
+fn merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (target.as_object_mut(), patch.as_object()) {
+        (Some(t), Some(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+                }
+            }
+        }
+        _ => *target = patch.clone(),
+    }
+}
+
+#[test]
+fn a_repointed_service_selects_the_gateway_and_is_restored_exactly() {
+    let original: Service = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "foobar", "namespace": "default", "labels": {"team": "a"}},
+        "spec": {
+            "selector": {"app": "foobar", "tier": "web"},
+            "ports": [{"name": "http", "port": 80, "targetPort": 9000, "protocol": "TCP"}],
+            "clusterIP": "10.0.0.7"
+        }
+    }))
+    .unwrap();
+    let mut live = serde_json::to_value(&original).unwrap();
+    merge(&mut live, &repoint_patch(&original, "foobar").unwrap());
+    let repointed: Service = serde_json::from_value(live.clone()).unwrap();
+    let spec = repointed.spec.clone().unwrap();
+    assert_eq!(
+        spec.selector.unwrap(),
+        BTreeMap::from([(
+            "app.kubernetes.io/name".to_string(),
+            GATEWAY_NAME.to_string()
+        )])
+    );
+    let port = &spec.ports.unwrap()[0];
+    assert_eq!(
+        (port.port, port.target_port.clone()),
+        (80, Some(IntOrString::Int(GATEWAY_PORT)))
+    );
+    assert_eq!(
+        spec.cluster_ip.as_deref(),
+        Some("10.0.0.7"),
+        "the ClusterIP clients use stays"
+    );
+    // Re-pointing again keeps the first original, not the gateway selector.
+    let again = repoint_patch(&repointed, "foobar").unwrap();
+    assert_eq!(
+        again["metadata"]["annotations"][ORIGINAL_ANNOTATION],
+        live["metadata"]["annotations"][ORIGINAL_ANNOTATION]
+    );
+    merge(&mut live, &restore_patch(&repointed).unwrap().unwrap());
+    let restored: Service = serde_json::from_value(live).unwrap();
+    assert_eq!(restored.spec, original.spec);
+    assert_eq!(
+        restore_patch(&original).unwrap(),
+        None,
+        "never re-pointed: nothing to restore"
+    );
 }

@@ -1,9 +1,12 @@
 //! Carries a plan out: server-side apply of children, deletes, Events and the status.
 
 use super::expect::Want;
-use super::{Context, Error, FIELD_MANAGER, kube_err, observe, split_resource};
+use super::{Context, Error, FIELD_MANAGER, adopt, kube_err, observe, split_resource};
 use crate::children;
-use crate::plan::{Action as PlanAction, Plan, plan, revision_name, template_hash};
+use crate::plan::{
+    Action as PlanAction, Plan, deployment_name_with, plan, revision_name, service_name_with,
+    template_hash,
+};
 use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment};
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::jiff::Timestamp;
@@ -72,6 +75,9 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
         Api::namespaced_with(ctx.client.clone(), ns, &split_resource());
     let revisions: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), ns);
     let mut prune_history = false;
+    let adoption = p.status.adoption.as_ref();
+    let dname = |revision: i64| deployment_name_with(&name, adoption, revision);
+    let sname = |revision: i64| service_name_with(&name, adoption, revision);
     for action in &p.actions {
         tracing::info!(?action, "applying");
         match action {
@@ -85,32 +91,39 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
             }
             PlanAction::EnsureRevision { revision, replicas } => {
                 let rev = revision_name(&name, *revision);
-                let d = children::deployment(
+                let template = rollout
+                    .spec
+                    .template
+                    .as_ref()
+                    .ok_or_else(|| Error::NoTemplate(rev.clone()))?;
+                let hash = template_hash(template);
+                // After adoption, revisions follow the adopted names (`deploy-v2`, `svc-v2`).
+                let (deployment_name, service_name) = (dname(*revision), sname(*revision));
+                let mut d = children::deployment_from(
                     rollout,
                     *revision,
                     *replicas,
-                    &template_hash(&rollout.spec.template),
+                    &hash,
+                    template.clone(),
                 );
+                d.metadata.name = Some(deployment_name.clone());
                 let written = deployments
-                    .patch(&rev, &apply, &Patch::Apply(&d))
+                    .patch(&deployment_name, &apply, &Patch::Apply(&d))
                     .await
-                    .map_err(kube_err(format!("apply Deployment {rev}")))?;
+                    .map_err(kube_err(format!("apply Deployment {deployment_name}")))?;
                 expect_version(ctx, ns, &name, "Deployment", &written);
-                let s = children::revision_service(rollout, *revision);
+                let mut s = children::revision_service(rollout, *revision);
+                s.metadata.name = Some(service_name.clone());
                 let written = services
-                    .patch(&rev, &apply, &Patch::Apply(&s))
+                    .patch(&service_name, &apply, &Patch::Apply(&s))
                     .await
-                    .map_err(kube_err(format!("apply Service {rev}")))?;
+                    .map_err(kube_err(format!("apply Service {service_name}")))?;
                 expect_version(ctx, ns, &name, "Service", &written);
-                let history = children::controller_revision(
-                    rollout,
-                    *revision,
-                    &template_hash(&rollout.spec.template),
-                )
-                .map_err(|source| Error::Json {
-                    what: format!("ControllerRevision {rev}"),
-                    source,
-                })?;
+                let history = children::controller_revision(rollout, *revision, &hash, template)
+                    .map_err(|source| Error::Json {
+                        what: format!("ControllerRevision {rev}"),
+                        source,
+                    })?;
                 revisions
                     .patch(&rev, &apply, &Patch::Apply(&history))
                     .await
@@ -129,21 +142,27 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
                         what: format!("the template kept in ControllerRevision {rev}"),
                         source,
                     })?;
-                let d = children::deployment_from(rollout, *revision, *replicas, &hash, template);
+                let mut d =
+                    children::deployment_from(rollout, *revision, *replicas, &hash, template);
+                d.metadata.name = Some(dname(*revision));
                 let written = deployments
-                    .patch(&rev, &apply, &Patch::Apply(&d))
+                    .patch(&dname(*revision), &apply, &Patch::Apply(&d))
                     .await
-                    .map_err(kube_err(format!("re-create Deployment {rev}")))?;
+                    .map_err(kube_err(format!(
+                        "re-create Deployment {}",
+                        dname(*revision)
+                    )))?;
                 expect_version(ctx, ns, &name, "Deployment", &written);
-                let s = children::revision_service(rollout, *revision);
+                let mut s = children::revision_service(rollout, *revision);
+                s.metadata.name = Some(sname(*revision));
                 let written = services
-                    .patch(&rev, &apply, &Patch::Apply(&s))
+                    .patch(&sname(*revision), &apply, &Patch::Apply(&s))
                     .await
-                    .map_err(kube_err(format!("re-create Service {rev}")))?;
+                    .map_err(kube_err(format!("re-create Service {}", sname(*revision))))?;
                 expect_version(ctx, ns, &name, "Service", &written);
             }
             PlanAction::ScaleRevision { revision, replicas } => {
-                let rev = revision_name(&name, *revision);
+                let rev = dname(*revision);
                 let patch = json!({"spec": {"replicas": replicas}});
                 let written = deployments
                     .patch(&rev, &PatchParams::default(), &Patch::Merge(&patch))
@@ -164,19 +183,23 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
                 expect_version(ctx, ns, &name, "TrafficSplit", &written);
             }
             PlanAction::DeleteService { revision } => {
-                let rev = revision_name(&name, *revision);
+                let rev = sname(*revision);
                 if delete_opt(&services, &rev).await? {
                     ctx.expectations
                         .expect(ns, &name, "Service", &rev, Want::Gone);
                 }
             }
             PlanAction::DeleteDeployment { revision } => {
-                let rev = revision_name(&name, *revision);
+                let rev = dname(*revision);
                 if delete_opt(&deployments, &rev).await? {
                     ctx.expectations
                         .expect(ns, &name, "Deployment", &rev, Want::Gone);
                 }
             }
+            PlanAction::AdoptDeployment { .. }
+            | PlanAction::AdoptService { .. }
+            | PlanAction::EnsureAdoptedService { .. }
+            | PlanAction::RepointService { .. } => adopt::act(rollout, ctx, ns, action).await?,
         }
     }
     if prune_history {
@@ -296,7 +319,7 @@ pub fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
 }
 
 /// Records that the cache should come to show `written`, the answer to a write.
-fn expect_version<K: Resource>(
+pub(super) fn expect_version<K: Resource>(
     ctx: &Context,
     ns: &str,
     rollout: &str,
@@ -394,12 +417,25 @@ async fn remove_gateway(ctx: &Context, ns: &str) -> Result<(), Error> {
 pub async fn cleanup(rollout: &Rollout, ctx: &Context) -> Result<Action, Error> {
     let ns = rollout.namespace().ok_or(Error::NoNamespace)?;
     let name = rollout.name_any();
+    // Adopted objects go back first: a re-pointed Service selects its pods again before
+    // the split and the gateway go.
+    let status = rollout.status.clone().unwrap_or_default();
+    let kept = match &status.adoption {
+        Some(adoption) => {
+            let steps = crate::plan::hand_back(adoption, status.stable_revision);
+            adopt::hand_back(ctx, &ns, &steps).await?;
+            adopt::adopted_names(adoption)
+        }
+        None => Vec::new(),
+    };
     let splits: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), &ns, &split_resource());
     delete_opt(&splits, &children::split_name(rollout)).await?;
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
     for s in ctx.stores.rollout_services(&ns, &name) {
-        delete_opt(&services, &s.name_any()).await?;
+        if !kept.contains(&s.name_any()) {
+            delete_opt(&services, &s.name_any()).await?;
+        }
     }
     if ctx.config.gateway && ctx.stores.other_live_rollouts(&ns, &name) == 0 {
         remove_gateway(ctx, &ns).await?;

@@ -20,8 +20,33 @@ pub async fn gather(
     now: Timestamp,
 ) -> Result<Observed, Error> {
     let name = rollout.name_any();
+    let status = rollout.status.clone().unwrap_or_default();
+    // Only while adopting (no stable revision yet): the referenced objects are read directly,
+    // since they are not Weir's and so not in the caches until labelled.
+    let adoption = match status.stable_revision {
+        None => {
+            let revision_service = status
+                .adoption
+                .as_ref()
+                .map(|a| a.revision_service.as_str());
+            super::adopt::gather(rollout, ctx, ns, revision_service).await?
+        }
+        Some(_) => None,
+    };
+    // A Rollout that adopts has no template: its revision's template is the adopted one's.
+    let hash = match (&rollout.spec.template, &status.adoption, &adoption) {
+        (Some(t), _, _) => template_hash(t),
+        (None, Some(a), _) => a.template_hash.clone(),
+        (None, None, Some(found)) => found
+            .deployment
+            .as_ref()
+            .map(|d| d.template_hash.clone())
+            .unwrap_or_default(),
+        (None, None, None) => String::new(),
+    };
     let mut observed = Observed {
-        template_hash: template_hash(&rollout.spec.template),
+        template_hash: hash,
+        adoption,
         ..Observed::default()
     };
     for d in ctx.stores.rollout_deployments(ns, &name) {
@@ -69,7 +94,20 @@ pub async fn gather(
                     .map(std::sync::Arc::new)
             }
         };
-        if let Some(svc) = other {
+        // The Service the Rollout adopts (common form) is its root: not a conflict.
+        let adopted = rollout
+            .spec
+            .workload_ref
+            .as_ref()
+            .and_then(|w| w.service_name.as_deref())
+            .or(status
+                .adoption
+                .as_ref()
+                .and_then(|a| a.repointed_service.as_deref()))
+            == Some(root.as_str());
+        if adopted && other.is_some() {
+            observed.root_service = true;
+        } else if let Some(svc) = other {
             // It is not this Rollout's: another Rollout's, or not Weir's at all.
             observed.root_service = true;
             observed.root_service_conflict = Some(match svc.labels().get(ROLLOUT_LABEL) {

@@ -1,7 +1,7 @@
 //! The canary's life: availability, the step engine, analysis gates, abort, retry and
 //! promotion.
 
-use super::{Planner, Settings, after, conditions, revision_name, validate, verdict_of};
+use super::{Planner, Settings, after, conditions, validate, verdict_of};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use std::time::Duration;
@@ -28,10 +28,7 @@ pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary:
     p.keep_revision(stable, replicas);
     // During a canary, Available speaks of stable; it must not keep claiming "all traffic".
     if p.available(stable) {
-        let msg = format!(
-            "Stable revision {} is available",
-            revision_name(p.name(), stable)
-        );
+        let msg = format!("Stable revision {} is available", p.dname(stable));
         p.set_condition(conditions::Type::Available, true, "RevisionAvailable", &msg);
     } else {
         let msg = p.waiting_message(stable);
@@ -50,7 +47,7 @@ pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary:
         p.before.phase == Some(Phase::Aborted) && p.before.canary_revision == Some(canary);
     if retried {
         restart(p);
-        let name = revision_name(p.name(), canary);
+        let name = p.dname(canary);
         p.event(false, "Retried", format!("Retrying {name} from step 1"));
     }
     p.ensure_revision(canary, replicas);
@@ -58,10 +55,7 @@ pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary:
     let n = settings.steps.len();
     if p.fresh_canary {
         // Every new revision first appears in the split at 0 (the brief's stage 1).
-        let msg = format!(
-            "New revision {} added to the split at 0%",
-            revision_name(p.name(), canary)
-        );
+        let msg = format!("New revision {} added to the split at 0%", p.dname(canary));
         p.progressing(&msg);
         p.wake_at(p.now);
         return;
@@ -81,7 +75,7 @@ pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary:
         return;
     }
     if p.status.promote_full {
-        let name = revision_name(p.name(), canary);
+        let name = p.dname(canary);
         p.event(
             false,
             "PromotedFull",
@@ -152,7 +146,7 @@ fn run_step(
         let message = format!(
             "Canary weight {from} → {w} (step {}/{n}): {} takes {w}% of traffic",
             i + 1,
-            revision_name(p.name(), canary)
+            p.dname(canary)
         );
         p.event(false, "WeightChanged", message);
         return StepOutcome::AdvanceThenYield;
@@ -343,10 +337,7 @@ fn abort(p: &mut Planner<'_>, stable: i64, canary: i64, reason: &str, message: &
     p.status.promote_step = None;
     set_weight(p, stable, canary, 0);
     p.scale_revision(canary, 0);
-    let (stable_name, canary_name) = (
-        revision_name(p.name(), stable),
-        revision_name(p.name(), canary),
-    );
+    let (stable_name, canary_name) = (p.dname(stable), p.dname(canary));
     let text = format!(
         "{message}: all traffic is back on {stable_name} and {canary_name} is scaled to 0; `kubectl weir retry` starts it again"
     );
@@ -398,8 +389,8 @@ fn restart(p: &mut Planner<'_>) {
 
 /// Promotion: the canary alone in the split; it becomes stable and the old one retires.
 fn finalise(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary: i64) {
-    let canary_name = revision_name(p.name(), canary);
-    p.desired_split = Some(vec![(canary_name.clone(), 100)]);
+    let canary_name = p.dname(canary);
+    p.desired_split = Some(vec![(p.sname(canary), 100)]);
     let hash = p.status.canary_template_hash.clone();
     p.clear_canary();
     p.status.stable_revision = Some(canary);
@@ -407,7 +398,7 @@ fn finalise(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary: i64) 
     p.status.scale_down_at = Some(Time(after(p.now, settings.scale_down_delay)));
     p.healthy(canary);
     let delay = weir_crds::duration::format_duration(settings.scale_down_delay);
-    let stable_name = revision_name(p.name(), stable);
+    let stable_name = p.dname(stable);
     p.event(false, "Promoted", format!(
         "Promoted {canary_name}: it takes all traffic; {stable_name} left the split and its Deployment is deleted in {delay}"
     ));
@@ -442,8 +433,8 @@ fn set_weight(p: &mut Planner<'_>, stable: i64, canary: i64, weight: i32) {
         canary: weight,
     });
     p.desired_split = Some(vec![
-        (revision_name(p.name(), stable), 100 - weight),
-        (revision_name(p.name(), canary), weight),
+        (p.sname(stable), 100 - weight),
+        (p.sname(canary), weight),
     ]);
 }
 

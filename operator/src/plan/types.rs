@@ -22,6 +22,8 @@ pub struct Observed {
     pub split: Option<Vec<(String, i32)>>,
     /// A check of the canary made for this reconcile, if one was due.
     pub check: Option<AnalysisResult>,
+    /// The Deployment and Service `spec.workloadRef` names (only for a Rollout that adopts).
+    pub adoption: Option<super::AdoptObserved>,
 }
 
 /// One revision's Deployment as observed.
@@ -76,6 +78,39 @@ pub enum Action {
     DeleteDeployment {
         /// The revision.
         revision: i64,
+    },
+    /// Label and annotate an existing Deployment's metadata as revision N (never its pod
+    /// template or selector, so no pod restarts).
+    AdoptDeployment {
+        /// The Deployment.
+        name: String,
+        /// The revision it becomes.
+        revision: i64,
+        /// Its pod-template hash, recorded as the revision's.
+        template_hash: String,
+    },
+    /// Label an existing Service (the brief's `svc-v1`) as revision N's Service; its
+    /// selector is not changed.
+    AdoptService {
+        /// The Service.
+        name: String,
+        /// The revision.
+        revision: i64,
+    },
+    /// Create the adopted revision's Service, selecting the adopted pods by their labels.
+    EnsureAdoptedService {
+        /// The Service's name.
+        name: String,
+        /// The revision.
+        revision: i64,
+        /// The adopted pods' labels.
+        selector: BTreeMap<String, String>,
+    },
+    /// Point an existing Service clients call (the common form's `foobar`) to the gateway,
+    /// keeping its original selector and ports in an annotation.
+    RepointService {
+        /// The Service.
+        name: String,
     },
 }
 

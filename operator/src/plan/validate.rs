@@ -28,13 +28,37 @@ pub struct Settings {
 /// Checks a Rollout and returns its settings, or what to fix.
 pub fn settings(rollout: &Rollout) -> Result<Settings, String> {
     let spec = &rollout.spec;
-    let labels = spec
-        .template
-        .metadata
-        .as_ref()
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
-    if !selector_matches(&spec.selector, &labels)? {
+    let labels = match (&spec.template, &spec.workload_ref) {
+        (Some(_), Some(w)) => {
+            return Err(format!(
+                "spec sets both template and workloadRef (Deployment {}); set exactly one: workloadRef to adopt a running Deployment, template for Weir to create revisions",
+                w.name
+            ));
+        }
+        (None, None) => {
+            return Err(
+                "spec sets neither template nor workloadRef; set exactly one: workloadRef to adopt a running Deployment, template for Weir to create revisions"
+                    .into(),
+            );
+        }
+        (None, Some(w)) if w.kind != "Deployment" => {
+            return Err(format!(
+                "spec.workloadRef.kind is {:?}; only Deployment can be adopted",
+                w.kind
+            ));
+        }
+        // The adopted Deployment's own selector picks its pods; see `adopt`.
+        (None, Some(_)) => None,
+        (Some(t), None) => Some(
+            t.metadata
+                .as_ref()
+                .and_then(|m| m.labels.clone())
+                .unwrap_or_default(),
+        ),
+    };
+    if let Some(labels) = labels
+        && !selector_matches(&spec.selector, &labels)?
+    {
         return Err(format!(
             "spec.selector {} does not match the template's labels {}; make spec.template.metadata.labels carry the selector's labels",
             selector_string(&spec.selector),

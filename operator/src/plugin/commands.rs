@@ -104,6 +104,16 @@ pub enum CommandError {
     /// `undo` with nothing before the current revision.
     #[error("nothing to undo: {0}")]
     NothingToUndo(String),
+    /// `set image` on a Rollout that adopts a Deployment and has no template of its own.
+    #[error(
+        "rollout {name} adopts Deployment {deployment} (spec.workloadRef) and has no template; replace workloadRef with a template to start the next revision"
+    )]
+    NoTemplate {
+        /// The Rollout.
+        name: String,
+        /// The adopted Deployment.
+        deployment: String,
+    },
     /// A kept template that cannot be written back.
     #[error("revision {revision}'s template cannot be serialised: {message}")]
     Template {
@@ -266,7 +276,18 @@ pub fn state(rollout: &Rollout) -> String {
 /// hitting the wrong container.
 pub fn set_image(rollout: &Rollout, images: &[(String, String)]) -> Result<Decision, CommandError> {
     let name = rollout.metadata.name.clone().unwrap_or_default();
-    let spec = rollout.spec.template.spec.clone().unwrap_or_default();
+    let Some(template) = rollout.spec.template.as_ref() else {
+        return Err(CommandError::NoTemplate {
+            deployment: rollout
+                .spec
+                .workload_ref
+                .as_ref()
+                .map(|w| w.name.clone())
+                .unwrap_or_default(),
+            name,
+        });
+    };
+    let spec = template.spec.clone().unwrap_or_default();
     let lists = [
         ("containers", spec.containers.clone()),
         (
@@ -369,7 +390,7 @@ pub fn undo(
             kept: kept_text(),
         });
     };
-    if template_hash(&entry.template) == template_hash(&rollout.spec.template) {
+    if Some(template_hash(&entry.template)) == rollout.spec.template.as_ref().map(template_hash) {
         return Ok(Decision::Already(format!(
             "rollout {name}'s template already is revision {target}'s"
         )));

@@ -30,8 +30,15 @@ pub fn ago(secs: i64) -> Time {
 pub fn rollout(image: &str, status: RolloutStatus) -> Rollout {
     let mut ro: Rollout =
         serde_yaml::from_str(include_str!("../../../config/samples/rollout.yaml")).unwrap();
-    ro.spec.template.spec.as_mut().unwrap().containers[0].image =
-        Some(format!("weir-demo:{image}"));
+    ro.spec
+        .template
+        .as_mut()
+        .unwrap()
+        .spec
+        .as_mut()
+        .unwrap()
+        .containers[0]
+        .image = Some(format!("weir-demo:{image}"));
     ro.metadata.creation_timestamp = Some(ago(3600));
     ro.metadata.generation = Some(2);
     ro.metadata.uid = Some("uid-1".into());

@@ -348,7 +348,7 @@ fn split_shares(name: &str, split: Option<&Value>, ro: &Rollout) -> Vec<SplitSha
     s.backends
         .iter()
         .map(|b| SplitShare {
-            revision: revision_of_service(name, &b.service),
+            revision: revision_of_backend(name, ro, &b.service),
             percent: if total == 0 {
                 0.0
             } else {
@@ -357,6 +357,17 @@ fn split_shares(name: &str, split: Option<&Value>, ro: &Rollout) -> Vec<SplitSha
             service: b.service.clone(),
         })
         .collect()
+}
+
+/// The revision whose Service is `service`: `name-vN`, or for a Rollout that adopted,
+/// the adopted revision's Service or `<servicePrefix>-vN`.
+fn revision_of_backend(name: &str, ro: &Rollout, service: &str) -> Option<i64> {
+    let adoption = ro.status.as_ref().and_then(|s| s.adoption.as_ref());
+    match adoption {
+        Some(a) if a.revision_service == service => Some(a.revision),
+        Some(a) => revision_of_service(&a.service_prefix, service),
+        None => revision_of_service(name, service),
+    }
 }
 
 /// N when `service` is `name-vN`.

@@ -74,7 +74,8 @@ pub fn rollout(steps: Vec<Step>) -> Rollout {
                 match_labels: Some([("app".to_string(), "foobar".to_string())].into()),
                 ..LabelSelector::default()
             },
-            template: template("v1"),
+            template: Some(template("v1")),
+            workload_ref: None,
             strategy: Some(Strategy {
                 steps: Some(steps),
                 analysis: Some(AnalysisSpec {
@@ -105,7 +106,7 @@ impl Harness {
     pub fn new(steps: Vec<Step>) -> Self {
         let rollout = rollout(steps);
         let obs = Observed {
-            template_hash: template_hash(&rollout.spec.template),
+            template_hash: template_hash(rollout.spec.template.as_ref().unwrap()),
             ..Observed::default()
         };
         Self {
@@ -216,6 +217,38 @@ impl Harness {
                 Action::DeleteDeployment { revision } => {
                     self.obs.revisions.remove(revision);
                 }
+                Action::AdoptDeployment {
+                    revision,
+                    template_hash,
+                    ..
+                } => {
+                    let me = self.rollout.metadata.name.clone();
+                    let adoption = self.obs.adoption.as_mut().unwrap();
+                    let d = adoption.deployment.as_mut().unwrap();
+                    d.owner = me;
+                    let state = RevisionState {
+                        template_hash: template_hash.clone(),
+                        replicas: d.replicas,
+                        available: d.available,
+                    };
+                    self.obs.revisions.insert(*revision, state);
+                }
+                Action::AdoptService { revision, .. } => {
+                    let me = self.rollout.metadata.name.clone();
+                    let adoption = self.obs.adoption.as_mut().unwrap();
+                    adoption.service.as_mut().unwrap().owner = me;
+                    self.obs.services.insert(*revision);
+                }
+                Action::EnsureAdoptedService { revision, .. } => {
+                    self.obs.services.insert(*revision);
+                }
+                Action::RepointService { .. } => {
+                    let me = self.rollout.metadata.name.clone();
+                    let adoption = self.obs.adoption.as_mut().unwrap();
+                    let s = adoption.service.as_mut().unwrap();
+                    s.owner = me;
+                    s.repointed = true;
+                }
             }
         }
     }
@@ -248,8 +281,8 @@ impl Harness {
             .unwrap();
     }
     pub fn change_template(&mut self, version: &str) {
-        self.rollout.spec.template = template(version);
-        self.obs.template_hash = template_hash(&self.rollout.spec.template);
+        self.rollout.spec.template = Some(template(version));
+        self.obs.template_hash = template_hash(self.rollout.spec.template.as_ref().unwrap());
     }
     pub fn make_available(&mut self, revision: i64) {
         let r = self.obs.revisions.get_mut(&revision).unwrap();

@@ -134,7 +134,7 @@ fn entry(revision: i64, image: &str) -> HistoryEntry {
     let ro = fixtures::rollout(image, Default::default());
     HistoryEntry {
         revision,
-        template: ro.spec.template,
+        template: ro.spec.template.unwrap(),
     }
 }
 

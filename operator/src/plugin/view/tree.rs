@@ -2,7 +2,6 @@
 
 use super::{Inputs, SplitShare, seconds_since};
 use crate::children::REVISION_LABEL;
-use crate::plan::revision_name;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::jiff::Timestamp;
@@ -73,7 +72,6 @@ pub struct PodView {
 /// The revisions of `inputs`, canary first, then stable, then retired ones newest first.
 pub fn revisions(inputs: &Inputs, split: &[SplitShare], now: Timestamp) -> Vec<RevisionView> {
     let ro = &inputs.rollout;
-    let name = ro.metadata.name.clone().unwrap_or_default();
     let status = ro.status.clone().unwrap_or_default();
     let mut numbers: BTreeSet<i64> = inputs
         .deployments
@@ -99,15 +97,17 @@ pub fn revisions(inputs: &Inputs, split: &[SplitShare], now: Timestamp) -> Vec<R
             } else {
                 Role::Retired
             };
-            let deployment_name = revision_name(&name, revision);
+            let deployment_name = crate::plan::deployment_name(ro, revision);
             let deployment = inputs
                 .deployments
                 .iter()
                 .find(|d| d.metadata.name.as_deref() == Some(deployment_name.as_str()));
             // The canary's template is the spec's, even before its Deployment exists.
-            let template = deployment
-                .map(|d| &d.spec.template)
-                .or((role == Role::Canary).then_some(&ro.spec.template));
+            let template = deployment.map(|d| &d.spec.template).or(ro
+                .spec
+                .template
+                .as_ref()
+                .filter(|_| role == Role::Canary));
             let share: Vec<f64> = split
                 .iter()
                 .filter(|s| s.revision == Some(revision))
