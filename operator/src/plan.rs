@@ -15,6 +15,7 @@
 mod canary;
 mod conditions;
 mod judge;
+pub mod pods;
 mod types;
 mod validate;
 
@@ -70,6 +71,7 @@ struct Planner<'a> {
     fresh_canary: bool,
     events: Vec<PlannedEvent>,
     wake_at: Option<Timestamp>,
+    inspect_pods: Option<i64>,
 }
 
 // === impl Planner ===
@@ -90,6 +92,7 @@ impl<'a> Planner<'a> {
             fresh_canary: false,
             events: Vec::new(),
             wake_at: None,
+            inspect_pods: None,
         }
     }
 
@@ -146,7 +149,7 @@ impl<'a> Planner<'a> {
             self.ensure.push(Action::EnsureRootService);
         }
         match self.status.stable_revision {
-            None => self.first_revision(),
+            None => self.first_revision(settings),
             Some(stable) => {
                 self.choose_canary(stable);
                 match self.status.canary_revision {
@@ -158,8 +161,10 @@ impl<'a> Planner<'a> {
         self.retire(settings);
     }
 
-    /// The first revision has nothing to canary against: it takes all traffic once available.
-    fn first_revision(&mut self) {
+    /// The first revision has nothing to canary against: it takes all traffic once
+    /// available. Pods that are not available within `progressDeadline` of its
+    /// Deployment's creation make the Rollout Degraded, saying what the pods report.
+    fn first_revision(&mut self, settings: &Settings) {
         let revision = self.revision_for_template(0);
         let replicas = self.rollout.spec.replicas;
         self.ensure_revision(revision, replicas);
@@ -180,7 +185,62 @@ impl<'a> Planner<'a> {
             );
         } else {
             let msg = self.waiting_message(revision);
-            self.progressing(&msg);
+            let created = self
+                .observed
+                .revisions
+                .get(&revision)
+                .and_then(|r| r.created_at);
+            match created.map(|at| after(at, settings.progress_deadline)) {
+                Some(deadline) if self.now >= deadline => {
+                    self.first_revision_stuck(revision, settings, &msg)
+                }
+                Some(deadline) => {
+                    self.wake_at(deadline);
+                    self.progressing(&msg);
+                }
+                None => self.progressing(&msg),
+            }
+        }
+    }
+
+    /// The first revision missed its deadline: Degraded, as Argo Rollouts does, with the
+    /// pods' own account of why (and one Warning Event when it happens).
+    fn first_revision_stuck(&mut self, revision: i64, settings: &Settings, waiting: &str) {
+        self.want_pods(revision);
+        let limit = weir_crds::duration::format_duration(settings.progress_deadline);
+        let msg = format!("No progress for {limit} (spec.progressDeadline): {waiting}");
+        let newly =
+            conditions::reason_of_any(&self.before.conditions, conditions::Type::Progressing)
+                != Some("ProgressDeadlineExceeded");
+        if newly {
+            self.event(true, "ProgressDeadlineExceeded", msg.clone());
+        }
+        self.status.phase = Some(Phase::Degraded);
+        self.set_condition(
+            conditions::Type::Progressing,
+            false,
+            "ProgressDeadlineExceeded",
+            &msg,
+        );
+        self.set_condition(
+            conditions::Type::Completed,
+            false,
+            "ProgressDeadlineExceeded",
+            &msg,
+        );
+        conditions::remove(&mut self.status.conditions, conditions::Type::Paused);
+        self.status.message = Some(msg);
+    }
+
+    /// Asks the controller for what revision's pods report, unless it is already known.
+    fn want_pods(&mut self, revision: i64) {
+        let known = self
+            .observed
+            .revisions
+            .get(&revision)
+            .is_some_and(|r| r.pods.is_some());
+        if !known {
+            self.inspect_pods = Some(revision);
         }
     }
 
@@ -378,11 +438,21 @@ impl<'a> Planner<'a> {
             .revisions
             .get(&revision)
             .map_or(0, |r| r.available);
-        format!(
+        let mut msg = format!(
             "Waiting for {}: {available}/{} pods available",
             revision_name(self.name(), revision),
             self.rollout.spec.replicas
-        )
+        );
+        if let Some(pods) = self
+            .observed
+            .revisions
+            .get(&revision)
+            .and_then(|r| r.pods.as_deref())
+        {
+            msg.push_str("; ");
+            msg.push_str(pods);
+        }
+        msg
     }
 
     /// Ensures a revision built from `spec.template` runs with `replicas`.
@@ -517,6 +587,7 @@ impl<'a> Planner<'a> {
             status: self.status,
             events: self.events,
             requeue_after,
+            inspect_pods: self.inspect_pods,
         }
     }
 }

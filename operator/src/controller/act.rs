@@ -34,8 +34,12 @@ pub async fn reconcile_apply(cached: &Rollout, ctx: &Context) -> Result<Action, 
         ensure_gateway(ctx, &ns).await?;
     }
     let now = Timestamp::now();
-    let observed = observe::gather(rollout, ctx, &ns, now).await?;
-    let p = plan(rollout, &observed, now);
+    let mut observed = observe::gather(rollout, ctx, &ns, now).await?;
+    let mut p = plan(rollout, &observed, now);
+    if let Some(revision) = p.inspect_pods {
+        observe::pod_report(rollout, ctx, &ns, revision, &mut observed).await?;
+        p = plan(rollout, &observed, now);
+    }
     if let Some(check) = &observed.check {
         let verdict = check
             .verdict

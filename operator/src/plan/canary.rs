@@ -68,7 +68,9 @@ pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary:
     }
     if !p.available(canary) {
         let msg = p.waiting_message(canary);
-        if !deadline_passed(p, settings, &msg) {
+        if deadline_passed(p, settings, &msg) {
+            p.want_pods(canary);
+        } else {
             p.progressing(&msg);
         }
         return;

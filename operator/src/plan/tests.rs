@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod deadline;
 mod fixtures;
 mod proptests;
 mod status_text;

@@ -179,10 +179,13 @@ impl Harness {
                     } else {
                         already
                     };
+                    let created_at = running.map_or(Some(self.now), |r| r.created_at);
                     let state = RevisionState {
                         template_hash: self.obs.template_hash.clone(),
                         replicas: *replicas,
                         available,
+                        created_at,
+                        pods: None,
                     };
                     self.obs.revisions.insert(*revision, state);
                     self.obs.services.insert(*revision);
@@ -196,6 +199,8 @@ impl Harness {
                         } else {
                             0
                         },
+                        created_at: Some(self.now),
+                        pods: None,
                     };
                     self.obs.revisions.insert(*revision, state);
                     self.obs.services.insert(*revision);
