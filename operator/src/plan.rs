@@ -13,9 +13,10 @@
 //! controller resumes from `status` alone.
 
 mod canary;
-mod conditions;
+pub mod conditions;
 mod judge;
 pub mod pods;
+pub mod reasons;
 mod types;
 mod validate;
 
@@ -118,9 +119,18 @@ impl<'a> Planner<'a> {
             conditions::Type::InvalidSpec,
             &message,
         );
-        self.set_condition(conditions::Type::InvalidSpec, true, "InvalidSpec", &message);
+        self.set_condition(
+            conditions::Type::InvalidSpec,
+            true,
+            reasons::INVALID_SPEC,
+            &message,
+        );
         if changed {
-            self.event(true, "InvalidSpec", format!("Invalid spec: {message}"));
+            self.event(
+                true,
+                reasons::INVALID_SPEC,
+                format!("Invalid spec: {message}"),
+            );
         }
         self.status.phase = Some(Phase::Degraded);
         self.status.message = Some(format!("Invalid spec: {message}"));
@@ -180,7 +190,7 @@ impl<'a> Planner<'a> {
             let name = revision_name(self.name(), revision);
             self.event(
                 false,
-                "Available",
+                reasons::AVAILABLE,
                 format!("First revision {name} is available and takes all traffic"),
             );
         } else {
@@ -211,21 +221,21 @@ impl<'a> Planner<'a> {
         let msg = format!("No progress for {limit} (spec.progressDeadline): {waiting}");
         let newly =
             conditions::reason_of_any(&self.before.conditions, conditions::Type::Progressing)
-                != Some("ProgressDeadlineExceeded");
+                != Some(reasons::PROGRESS_DEADLINE_EXCEEDED);
         if newly {
-            self.event(true, "ProgressDeadlineExceeded", msg.clone());
+            self.event(true, reasons::PROGRESS_DEADLINE_EXCEEDED, msg.clone());
         }
         self.status.phase = Some(Phase::Degraded);
         self.set_condition(
             conditions::Type::Progressing,
             false,
-            "ProgressDeadlineExceeded",
+            reasons::PROGRESS_DEADLINE_EXCEEDED,
             &msg,
         );
         self.set_condition(
             conditions::Type::Completed,
             false,
-            "ProgressDeadlineExceeded",
+            reasons::PROGRESS_DEADLINE_EXCEEDED,
             &msg,
         );
         conditions::remove(&mut self.status.conditions, conditions::Type::Paused);
@@ -252,7 +262,7 @@ impl<'a> Planner<'a> {
         if hash == stable_hash {
             if let Some(old) = old {
                 let name = revision_name(self.name(), old);
-                self.event(false, "CanaryAbandoned", format!(
+                self.event(false, reasons::CANARY_ABANDONED, format!(
                     "The template matches stable revision {} again: canary {name} abandoned, all traffic on stable",
                     revision_name(self.name(), stable)
                 ));
@@ -267,11 +277,11 @@ impl<'a> Planner<'a> {
         let revision = self.revision_for_template(stable.max(old.unwrap_or(0)));
         let name = revision_name(self.name(), revision);
         match old {
-            Some(old) => self.event(false, "CanarySuperseded", format!(
+            Some(old) => self.event(false, reasons::CANARY_SUPERSEDED, format!(
                 "The template changed during the rollout: canary {} superseded by {name}, starting over from stable",
                 revision_name(self.name(), old)
             )),
-            None => self.event(false, "RevisionCreated", format!("New revision {name}: the canary starts at 0% of traffic")),
+            None => self.event(false, reasons::REVISION_CREATED, format!("New revision {name}: the canary starts at 0% of traffic")),
         }
         if old.is_some() {
             self.schedule_scale_down_now();
@@ -311,7 +321,7 @@ impl<'a> Planner<'a> {
             self.status.abort = false;
             self.event(
                 false,
-                "NothingToAbort",
+                reasons::NOTHING_TO_ABORT,
                 "Abort requested, but no canary is in progress",
             );
         }
@@ -332,7 +342,7 @@ impl<'a> Planner<'a> {
             self.set_condition(
                 conditions::Type::Available,
                 false,
-                "RevisionUnavailable",
+                reasons::REVISION_UNAVAILABLE,
                 &msg,
             );
             self.status.message = Some(msg);
@@ -346,14 +356,24 @@ impl<'a> Planner<'a> {
         // Every step is behind a Healthy rollout, so the STEP column reads `n/n`.
         let n = self.rollout.spec.steps().len();
         self.status.step_progress = Some(format!("{n}/{n}"));
-        self.set_condition(conditions::Type::Available, true, "RevisionAvailable", &msg);
+        self.set_condition(
+            conditions::Type::Available,
+            true,
+            reasons::REVISION_AVAILABLE,
+            &msg,
+        );
         self.set_condition(
             conditions::Type::Progressing,
             false,
-            "RolloutComplete",
+            reasons::ROLLOUT_COMPLETE,
             &msg,
         );
-        self.set_condition(conditions::Type::Completed, true, "RolloutComplete", &msg);
+        self.set_condition(
+            conditions::Type::Completed,
+            true,
+            reasons::ROLLOUT_COMPLETE,
+            &msg,
+        );
         conditions::remove(&mut self.status.conditions, conditions::Type::Paused);
         self.status.message = Some(msg);
     }
@@ -363,13 +383,13 @@ impl<'a> Planner<'a> {
         self.set_condition(
             conditions::Type::Progressing,
             true,
-            "RolloutProgressing",
+            reasons::ROLLOUT_PROGRESSING,
             message,
         );
         self.set_condition(
             conditions::Type::Completed,
             false,
-            "RolloutProgressing",
+            reasons::ROLLOUT_PROGRESSING,
             message,
         );
         conditions::remove(&mut self.status.conditions, conditions::Type::Paused);
@@ -379,7 +399,7 @@ impl<'a> Planner<'a> {
     fn paused(&mut self, reason: &str, message: &str) {
         // An analysis pause's message counts the errors; one Event when it starts is enough
         // (each failed check has its own AnalysisError Event).
-        let still_analysis_error = reason == "AnalysisError"
+        let still_analysis_error = reason == reasons::ANALYSIS_ERROR
             && self.before.phase == Some(Phase::Paused)
             && conditions::reason_of(&self.before.conditions, conditions::Type::Paused)
                 == Some(reason);
@@ -391,19 +411,24 @@ impl<'a> Planner<'a> {
                     message,
                 ))
         {
-            self.event(false, "Paused", message.to_string());
+            self.event(false, reasons::PAUSED, message.to_string());
         }
         self.status.phase = Some(Phase::Paused);
         self.set_condition(conditions::Type::Paused, true, reason, message);
-        if reason != "ProgressDeadlineExceeded" {
+        if reason != reasons::PROGRESS_DEADLINE_EXCEEDED {
             self.set_condition(
                 conditions::Type::Progressing,
                 true,
-                "RolloutPaused",
+                reasons::ROLLOUT_PAUSED,
                 message,
             );
         }
-        self.set_condition(conditions::Type::Completed, false, "RolloutPaused", message);
+        self.set_condition(
+            conditions::Type::Completed,
+            false,
+            reasons::ROLLOUT_PAUSED,
+            message,
+        );
         self.status.message = Some(message.to_string());
     }
 
@@ -553,7 +578,7 @@ impl<'a> Planner<'a> {
                 let name = revision_name(self.name(), revision);
                 self.event(
                     false,
-                    "RevisionRetired",
+                    reasons::REVISION_RETIRED,
                     format!("Deleted the Deployment of retired revision {name}"),
                 );
                 self.teardown.push(Action::DeleteDeployment { revision });

@@ -413,7 +413,7 @@ pub async fn cleanup(rollout: &Rollout, ctx: &Context) -> Result<Action, Error> 
     let reference = rollout.object_ref(&());
     let event = Event {
         type_: EventType::Normal,
-        reason: "Deleted".into(),
+        reason: crate::plan::reasons::DELETED.into(),
         note: Some("Removed the TrafficSplit and Services of the deleted Rollout".into()),
         action: "Cleanup".into(),
         secondary: None,
