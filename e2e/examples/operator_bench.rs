@@ -35,7 +35,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use weir_crds::Rollout;
 use weir_crds::rollout::Phase;
 use weir_e2e::apiserver::{LocalApiServer, Options};
@@ -412,7 +413,10 @@ async fn main() -> Result<()> {
             NS,
         ])
         .env("KUBECONFIG", tap.kubeconfig_path())
-        .env("RUST_LOG", std::env::var("WEIR_BENCH_LOG").unwrap_or_else(|_| "info,kube=warn".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("WEIR_BENCH_LOG").unwrap_or_else(|_| "info,kube=warn".into()),
+        )
         .stdout(std::fs::File::create(logs.join("operator.log"))?)
         .stderr(std::fs::File::create(logs.join("operator.err"))?)
         .kill_on_drop(true)
@@ -425,7 +429,10 @@ async fn main() -> Result<()> {
     // created before the watches list are picked up by their first listing.
     while let Err(e) = http_get(&admin, "/metrics").await {
         if started.elapsed() > Duration::from_secs(60) {
-            bail!("the operator's admin port did not answer in 60s ({e}); see {}", logs.display());
+            bail!(
+                "the operator's admin port did not answer in 60s ({e}); see {}",
+                logs.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -528,12 +535,13 @@ async fn main() -> Result<()> {
         poll_secs.push(seen.duration_since(asked).as_secs_f64());
         let sent = aborted_at.lock().clone();
         for (root, canary) in canary_weights(&config) {
-            if canary == 0 && !to_stable.contains_key(&root) {
-                if let Some(t0) = sent.get(&root) {
-                    // The config was read between `asked` and `seen`: count from `asked`.
-                    let secs = asked.saturating_duration_since(*t0).as_secs_f64();
-                    to_stable.insert(root, secs);
-                }
+            // The config was read between `asked` and `seen`: count from `asked`.
+            if canary == 0
+                && !to_stable.contains_key(&root)
+                && let Some(t0) = sent.get(&root)
+            {
+                let secs = asked.saturating_duration_since(*t0).as_secs_f64();
+                to_stable.insert(root, secs);
             }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
