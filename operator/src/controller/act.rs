@@ -308,13 +308,14 @@ fn expect_version<K: Resource>(
     written: &K,
 ) {
     if let Some(rv) = written.meta().resource_version.clone() {
-        ctx.expectations.expect(
-            ns,
-            rollout,
-            kind,
-            &written.meta().name.clone().unwrap_or_default(),
-            Want::Version(rv),
-        );
+        let name = written.meta().name.clone().unwrap_or_default();
+        ctx.expectations
+            .expect(ns, rollout, kind, &name, Want::Version(rv.clone()));
+        // Checked after recording, so an event that passes meanwhile is caught either here
+        // or by the watch: else the Rollout would wait out the expectation's TTL.
+        if ctx.stores.resource_version(kind, ns, &name).as_deref() == Some(rv.as_str()) {
+            ctx.expectations.already_seen(ns, rollout, kind, &name, &rv);
+        }
     }
 }
 
