@@ -401,7 +401,7 @@ async fn non_simulated_image_leaves_the_pod_not_ready_with_an_event() -> Result<
             .iter()
             .flatten()
             .filter_map(|cs| cs.state.as_ref()?.waiting.as_ref()?.reason.clone())
-            .any(|r| r == "ImageNotSimulated");
+            .any(|r| r == "ErrImagePull" || r == "ImagePullBackOff");
         ensure!(waiting, "container statuses {:?}", st.container_statuses);
         Ok(p)
     })
@@ -413,7 +413,7 @@ async fn non_simulated_image_leaves_the_pod_not_ready_with_an_event() -> Result<
         let list = events.list(&lp).await?.items;
         let reasons: Vec<Option<String>> = list.iter().map(|e| e.reason.clone()).collect();
         list.into_iter()
-            .find(|e| e.reason.as_deref() == Some("ImageNotSimulated"))
+            .find(|e| e.reason.as_deref() == Some("ErrImagePull"))
             .with_context(|| format!("events with reasons {reasons:?}"))
     })
     .await?;

@@ -326,7 +326,7 @@ async fn unreadable(
     tracing::warn!(error = %invalid.error, "the Rollout cannot be read");
     let event = Event {
         type_: EventType::Warning,
-        reason: "InvalidRollout".into(),
+        reason: crate::plan::reasons::INVALID_ROLLOUT.into(),
         note: Some(format!(
             "The stored Rollout cannot be read: {}",
             invalid.error

@@ -14,8 +14,10 @@
 
 mod adopt;
 mod canary;
-mod conditions;
+pub mod conditions;
 mod judge;
+pub mod pods;
+pub mod reasons;
 mod types;
 mod validate;
 
@@ -75,6 +77,7 @@ struct Planner<'a> {
     fresh_canary: bool,
     events: Vec<PlannedEvent>,
     wake_at: Option<Timestamp>,
+    inspect_pods: Option<i64>,
 }
 
 // === impl Planner ===
@@ -95,6 +98,7 @@ impl<'a> Planner<'a> {
             fresh_canary: false,
             events: Vec::new(),
             wake_at: None,
+            inspect_pods: None,
         }
     }
 
@@ -130,9 +134,18 @@ impl<'a> Planner<'a> {
             conditions::Type::InvalidSpec,
             &message,
         );
-        self.set_condition(conditions::Type::InvalidSpec, true, "InvalidSpec", &message);
+        self.set_condition(
+            conditions::Type::InvalidSpec,
+            true,
+            reasons::INVALID_SPEC,
+            &message,
+        );
         if changed {
-            self.event(true, "InvalidSpec", format!("Invalid spec: {message}"));
+            self.event(
+                true,
+                reasons::INVALID_SPEC,
+                format!("Invalid spec: {message}"),
+            );
         }
         self.status.phase = Some(Phase::Degraded);
         self.status.message = Some(format!("Invalid spec: {message}"));
@@ -175,7 +188,7 @@ impl<'a> Planner<'a> {
         match self.status.stable_revision {
             None => match adopting {
                 Some((adoption, deployment)) => adopt::take_over(self, &adoption, &deployment),
-                None => self.first_revision(),
+                None => self.first_revision(settings),
             },
             Some(stable) => {
                 self.choose_canary(stable);
@@ -188,8 +201,10 @@ impl<'a> Planner<'a> {
         self.retire(settings);
     }
 
-    /// The first revision has nothing to canary against: it takes all traffic once available.
-    fn first_revision(&mut self) {
+    /// The first revision has nothing to canary against: it takes all traffic once
+    /// available. Pods that are not available within `progressDeadline` of its
+    /// Deployment's creation make the Rollout Degraded, saying what the pods report.
+    fn first_revision(&mut self, settings: &Settings) {
         let revision = self.revision_for_template(0);
         let replicas = self.rollout.spec.replicas;
         self.ensure_revision(revision, replicas);
@@ -205,12 +220,67 @@ impl<'a> Planner<'a> {
             let name = self.dname(revision);
             self.event(
                 false,
-                "Available",
+                reasons::AVAILABLE,
                 format!("First revision {name} is available and takes all traffic"),
             );
         } else {
             let msg = self.waiting_message(revision);
-            self.progressing(&msg);
+            let created = self
+                .observed
+                .revisions
+                .get(&revision)
+                .and_then(|r| r.created_at);
+            match created.map(|at| after(at, settings.progress_deadline)) {
+                Some(deadline) if self.now >= deadline => {
+                    self.first_revision_stuck(revision, settings, &msg)
+                }
+                Some(deadline) => {
+                    self.wake_at(deadline);
+                    self.progressing(&msg);
+                }
+                None => self.progressing(&msg),
+            }
+        }
+    }
+
+    /// The first revision missed its deadline: Degraded, as Argo Rollouts does, with the
+    /// pods' own account of why (and one Warning Event when it happens).
+    fn first_revision_stuck(&mut self, revision: i64, settings: &Settings, waiting: &str) {
+        self.want_pods(revision);
+        let limit = weir_crds::duration::format_duration(settings.progress_deadline);
+        let msg = format!("No progress for {limit} (spec.progressDeadline): {waiting}");
+        let newly =
+            conditions::reason_of_any(&self.before.conditions, conditions::Type::Progressing)
+                != Some(reasons::PROGRESS_DEADLINE_EXCEEDED);
+        if newly {
+            self.event(true, reasons::PROGRESS_DEADLINE_EXCEEDED, msg.clone());
+        }
+        self.status.phase = Some(Phase::Degraded);
+        self.set_condition(
+            conditions::Type::Progressing,
+            false,
+            reasons::PROGRESS_DEADLINE_EXCEEDED,
+            &msg,
+        );
+        self.set_condition(
+            conditions::Type::Completed,
+            false,
+            reasons::PROGRESS_DEADLINE_EXCEEDED,
+            &msg,
+        );
+        conditions::remove(&mut self.status.conditions, conditions::Type::Paused);
+        self.status.message = Some(msg);
+    }
+
+    /// Asks the controller for what revision's pods report, unless it is already known.
+    fn want_pods(&mut self, revision: i64) {
+        let known = self
+            .observed
+            .revisions
+            .get(&revision)
+            .is_some_and(|r| r.pods.is_some());
+        if !known {
+            self.inspect_pods = Some(revision);
         }
     }
 
@@ -222,7 +292,7 @@ impl<'a> Planner<'a> {
         if hash == stable_hash {
             if let Some(old) = old {
                 let name = self.dname(old);
-                self.event(false, "CanaryAbandoned", format!(
+                self.event(false, reasons::CANARY_ABANDONED, format!(
                     "The template matches stable revision {} again: canary {name} abandoned, all traffic on stable",
                     self.dname(stable)
                 ));
@@ -237,11 +307,11 @@ impl<'a> Planner<'a> {
         let revision = self.revision_for_template(stable.max(old.unwrap_or(0)));
         let name = self.dname(revision);
         match old {
-            Some(old) => self.event(false, "CanarySuperseded", format!(
+            Some(old) => self.event(false, reasons::CANARY_SUPERSEDED, format!(
                 "The template changed during the rollout: canary {} superseded by {name}, starting over from stable",
                 self.dname(old)
             )),
-            None => self.event(false, "RevisionCreated", format!("New revision {name}: the canary starts at 0% of traffic")),
+            None => self.event(false, reasons::REVISION_CREATED, format!("New revision {name}: the canary starts at 0% of traffic")),
         }
         if old.is_some() {
             self.schedule_scale_down_now();
@@ -281,7 +351,7 @@ impl<'a> Planner<'a> {
             self.status.abort = false;
             self.event(
                 false,
-                "NothingToAbort",
+                reasons::NOTHING_TO_ABORT,
                 "Abort requested, but no canary is in progress",
             );
         }
@@ -302,7 +372,7 @@ impl<'a> Planner<'a> {
             self.set_condition(
                 conditions::Type::Available,
                 false,
-                "RevisionUnavailable",
+                reasons::REVISION_UNAVAILABLE,
                 &msg,
             );
             self.status.message = Some(msg);
@@ -316,14 +386,24 @@ impl<'a> Planner<'a> {
         // Every step is behind a Healthy rollout, so the STEP column reads `n/n`.
         let n = self.rollout.spec.steps().len();
         self.status.step_progress = Some(format!("{n}/{n}"));
-        self.set_condition(conditions::Type::Available, true, "RevisionAvailable", &msg);
+        self.set_condition(
+            conditions::Type::Available,
+            true,
+            reasons::REVISION_AVAILABLE,
+            &msg,
+        );
         self.set_condition(
             conditions::Type::Progressing,
             false,
-            "RolloutComplete",
+            reasons::ROLLOUT_COMPLETE,
             &msg,
         );
-        self.set_condition(conditions::Type::Completed, true, "RolloutComplete", &msg);
+        self.set_condition(
+            conditions::Type::Completed,
+            true,
+            reasons::ROLLOUT_COMPLETE,
+            &msg,
+        );
         conditions::remove(&mut self.status.conditions, conditions::Type::Paused);
         self.status.message = Some(msg);
     }
@@ -333,13 +413,13 @@ impl<'a> Planner<'a> {
         self.set_condition(
             conditions::Type::Progressing,
             true,
-            "RolloutProgressing",
+            reasons::ROLLOUT_PROGRESSING,
             message,
         );
         self.set_condition(
             conditions::Type::Completed,
             false,
-            "RolloutProgressing",
+            reasons::ROLLOUT_PROGRESSING,
             message,
         );
         conditions::remove(&mut self.status.conditions, conditions::Type::Paused);
@@ -349,7 +429,7 @@ impl<'a> Planner<'a> {
     fn paused(&mut self, reason: &str, message: &str) {
         // An analysis pause's message counts the errors; one Event when it starts is enough
         // (each failed check has its own AnalysisError Event).
-        let still_analysis_error = reason == "AnalysisError"
+        let still_analysis_error = reason == reasons::ANALYSIS_ERROR
             && self.before.phase == Some(Phase::Paused)
             && conditions::reason_of(&self.before.conditions, conditions::Type::Paused)
                 == Some(reason);
@@ -361,19 +441,24 @@ impl<'a> Planner<'a> {
                     message,
                 ))
         {
-            self.event(false, "Paused", message.to_string());
+            self.event(false, reasons::PAUSED, message.to_string());
         }
         self.status.phase = Some(Phase::Paused);
         self.set_condition(conditions::Type::Paused, true, reason, message);
-        if reason != "ProgressDeadlineExceeded" {
+        if reason != reasons::PROGRESS_DEADLINE_EXCEEDED {
             self.set_condition(
                 conditions::Type::Progressing,
                 true,
-                "RolloutPaused",
+                reasons::ROLLOUT_PAUSED,
                 message,
             );
         }
-        self.set_condition(conditions::Type::Completed, false, "RolloutPaused", message);
+        self.set_condition(
+            conditions::Type::Completed,
+            false,
+            reasons::ROLLOUT_PAUSED,
+            message,
+        );
         self.status.message = Some(message.to_string());
     }
 
@@ -408,11 +493,21 @@ impl<'a> Planner<'a> {
             .revisions
             .get(&revision)
             .map_or(0, |r| r.available);
-        format!(
+        let mut msg = format!(
             "Waiting for {}: {available}/{} pods available",
             self.dname(revision),
             self.rollout.spec.replicas
-        )
+        );
+        if let Some(pods) = self
+            .observed
+            .revisions
+            .get(&revision)
+            .and_then(|r| r.pods.as_deref())
+        {
+            msg.push_str("; ");
+            msg.push_str(pods);
+        }
+        msg
     }
 
     /// Ensures a revision built from `spec.template` runs with `replicas`.
@@ -513,7 +608,7 @@ impl<'a> Planner<'a> {
                 let name = self.dname(revision);
                 self.event(
                     false,
-                    "RevisionRetired",
+                    reasons::REVISION_RETIRED,
                     format!("Deleted the Deployment of retired revision {name}"),
                 );
                 self.teardown.push(Action::DeleteDeployment { revision });
@@ -547,6 +642,7 @@ impl<'a> Planner<'a> {
             status: self.status,
             events: self.events,
             requeue_after,
+            inspect_pods: self.inspect_pods,
         }
     }
 }

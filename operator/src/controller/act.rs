@@ -37,8 +37,12 @@ pub async fn reconcile_apply(cached: &Rollout, ctx: &Context) -> Result<Action, 
         ensure_gateway(ctx, &ns).await?;
     }
     let now = Timestamp::now();
-    let observed = observe::gather(rollout, ctx, &ns, now).await?;
-    let p = plan(rollout, &observed, now);
+    let mut observed = observe::gather(rollout, ctx, &ns, now).await?;
+    let mut p = plan(rollout, &observed, now);
+    if let Some(revision) = p.inspect_pods {
+        observe::pod_report(rollout, ctx, &ns, revision, &mut observed).await?;
+        p = plan(rollout, &observed, now);
+    }
     if let Some(check) = &observed.check {
         let verdict = check
             .verdict
@@ -327,13 +331,14 @@ pub(super) fn expect_version<K: Resource>(
     written: &K,
 ) {
     if let Some(rv) = written.meta().resource_version.clone() {
-        ctx.expectations.expect(
-            ns,
-            rollout,
-            kind,
-            &written.meta().name.clone().unwrap_or_default(),
-            Want::Version(rv),
-        );
+        let name = written.meta().name.clone().unwrap_or_default();
+        ctx.expectations
+            .expect(ns, rollout, kind, &name, Want::Version(rv.clone()));
+        // Checked after recording, so an event that passes meanwhile is caught either here
+        // or by the watch: else the Rollout would wait out the expectation's TTL.
+        if ctx.stores.resource_version(kind, ns, &name).as_deref() == Some(rv.as_str()) {
+            ctx.expectations.already_seen(ns, rollout, kind, &name, &rv);
+        }
     }
 }
 
@@ -445,7 +450,7 @@ pub async fn cleanup(rollout: &Rollout, ctx: &Context) -> Result<Action, Error> 
     let reference = rollout.object_ref(&());
     let event = Event {
         type_: EventType::Normal,
-        reason: "Deleted".into(),
+        reason: crate::plan::reasons::DELETED.into(),
         note: Some("Removed the TrafficSplit and Services of the deleted Rollout".into()),
         action: "Cleanup".into(),
         secondary: None,

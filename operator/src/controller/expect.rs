@@ -51,6 +51,24 @@ impl Expectations {
             .insert((kind, name.to_string()), (want, Instant::now()));
     }
 
+    /// Ticks off `kind` `name` of `ns/rollout` if `rv` is the version it waits for: the
+    /// cache already showed the write (its watch event passed before the write was recorded,
+    /// or the write changed nothing and makes no event at all).
+    pub fn already_seen(&self, ns: &str, rollout: &str, kind: &'static str, name: &str, rv: &str) {
+        let mut map = self.0.lock();
+        let key = (ns.to_string(), rollout.to_string());
+        let Some(items) = map.get_mut(&key) else {
+            return;
+        };
+        let item = (kind, name.to_string());
+        if matches!(items.get(&item), Some((Want::Version(v), _)) if v == rv) {
+            items.remove(&item);
+            if items.is_empty() {
+                map.remove(&key);
+            }
+        }
+    }
+
     /// Whether every write of `ns/rollout` has been seen (expired ones count as seen).
     pub fn settled(&self, ns: &str, rollout: &str, now: Instant) -> bool {
         let mut map = self.0.lock();
@@ -187,6 +205,19 @@ mod tests {
             child_owner,
         );
         assert!(e.settled("default", "foobar", now));
+    }
+
+    #[test]
+    fn a_write_the_cache_already_shows_holds_nothing() {
+        let e = Expectations::default();
+        let want = Want::Version("7".into());
+        e.expect("default", "foobar", "Deployment", "foobar-v2", want);
+        // Another version in the cache, or another object, leaves it waiting.
+        e.already_seen("default", "foobar", "Deployment", "foobar-v2", "6");
+        e.already_seen("default", "foobar", "Deployment", "foobar-v1", "7");
+        assert!(!e.settled("default", "foobar", Instant::now()));
+        e.already_seen("default", "foobar", "Deployment", "foobar-v2", "7");
+        assert!(e.settled("default", "foobar", Instant::now()));
     }
 
     #[test]

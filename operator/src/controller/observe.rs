@@ -3,10 +3,10 @@
 use super::{Context, Error, kube_err};
 use crate::children::{REVISION_LABEL, ROLLOUT_LABEL, TEMPLATE_HASH_ANNOTATION, split_name};
 use crate::plan::{Observed, RevisionState, check_due, template_hash};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Api, DynamicObject};
+use kube::api::{Api, DynamicObject, ListParams};
 use weir_crds::Rollout;
 use weir_crds::model::{SmiObject, normalise};
 
@@ -68,6 +68,8 @@ pub async fn gather(
                 .as_ref()
                 .and_then(|s| s.available_replicas)
                 .unwrap_or(0),
+            created_at: d.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            pods: None,
         };
         observed.revisions.insert(revision, state);
     }
@@ -126,6 +128,32 @@ pub async fn gather(
         observed.check = Some(ctx.analyst.check(rollout, canary, stable, now).await);
     }
     Ok(observed)
+}
+
+/// Reads what revision `revision`'s pods report into `observed` (the plan asked, because the
+/// revision is stuck past its progress deadline). This LIST is the one read outside the
+/// caches, made only for a stuck revision, so a healthy Rollout never pays for it.
+pub async fn pod_report(
+    rollout: &Rollout,
+    ctx: &Context,
+    ns: &str,
+    revision: i64,
+    observed: &mut Observed,
+) -> Result<(), Error> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let selector = format!(
+        "{ROLLOUT_LABEL}={},{REVISION_LABEL}={revision}",
+        rollout.name_any()
+    );
+    let list = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(kube_err(format!("list the pods of revision {revision}")))?;
+    let report = crate::plan::pods::describe(&list.items);
+    if let Some(state) = observed.revisions.get_mut(&revision) {
+        state.pods = Some(report);
+    }
+    Ok(())
 }
 
 fn revision_of(label: &Option<String>) -> Option<i64> {

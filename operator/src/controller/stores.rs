@@ -106,6 +106,25 @@ impl Stores {
             .get(&ObjectRef::new_with(name, split_resource()).within(ns))
     }
 
+    /// The cached resourceVersion of `kind` `name` in `ns` (the kinds the controller
+    /// writes for a Rollout: Rollout, Deployment, Service, TrafficSplit).
+    pub fn resource_version(&self, kind: &str, ns: &str, name: &str) -> Option<String> {
+        let at = |meta: &kube::api::ObjectMeta| meta.resource_version.clone();
+        match kind {
+            "Rollout" => self
+                .rollouts
+                .get(&ObjectRef::new(name).within(ns))
+                .and_then(|r| at(r.meta())),
+            "Deployment" => self
+                .deployments
+                .get(&ObjectRef::new(name).within(ns))
+                .and_then(|d| at(d.meta())),
+            "Service" => self.service(ns, name).and_then(|s| at(s.meta())),
+            "TrafficSplit" => self.split(ns, name).and_then(|s| at(s.meta())),
+            _ => None,
+        }
+    }
+
     /// The namespace gateway's Deployment, if it exists.
     pub fn gateway(&self, ns: &str) -> Option<Arc<Deployment>> {
         self.deployments

@@ -1,7 +1,7 @@
 //! The canary's life: availability, the step engine, analysis gates, abort, retry and
 //! promotion.
 
-use super::{Planner, Settings, after, conditions, validate, verdict_of};
+use super::{Planner, Settings, after, conditions, reasons, validate, verdict_of};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use std::time::Duration;
@@ -29,18 +29,24 @@ pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary:
     // During a canary, Available speaks of stable; it must not keep claiming "all traffic".
     if p.available(stable) {
         let msg = format!("Stable revision {} is available", p.dname(stable));
-        p.set_condition(conditions::Type::Available, true, "RevisionAvailable", &msg);
+        p.set_condition(conditions::Type::Available, true, reasons::REVISION_AVAILABLE, &msg);
     } else {
         let msg = p.waiting_message(stable);
         p.set_condition(
             conditions::Type::Available,
             false,
-            "RevisionUnavailable",
+            reasons::REVISION_UNAVAILABLE,
             &msg,
         );
     }
     if p.status.abort {
-        abort(p, stable, canary, "AbortedByUser", "Aborted by request");
+        abort(
+            p,
+            stable,
+            canary,
+            reasons::ABORTED_BY_USER,
+            "Aborted by request",
+        );
         return;
     }
     let retried =
@@ -48,7 +54,7 @@ pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary:
     if retried {
         restart(p);
         let name = p.dname(canary);
-        p.event(false, "Retried", format!("Retrying {name} from step 1"));
+        p.event(false, reasons::RETRIED, format!("Retrying {name} from step 1"));
     }
     p.ensure_revision(canary, replicas);
     set_weight(p, stable, canary, current_weight(p));
@@ -62,7 +68,9 @@ pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary:
     }
     if !p.available(canary) {
         let msg = p.waiting_message(canary);
-        if !deadline_passed(p, settings, &msg) {
+        if deadline_passed(p, settings, &msg) {
+            p.want_pods(canary);
+        } else {
             p.progressing(&msg);
         }
         return;
@@ -71,14 +79,14 @@ pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary:
         let step = p.status.current_step.unwrap_or(0).clamp(0, n as i32) + 1;
         let msg =
             format!("Paused by spec.paused at step {step}/{n}; `kubectl weir resume` continues");
-        p.paused("PausedByUser", &msg);
+        p.paused(reasons::PAUSED_BY_USER, &msg);
         return;
     }
     if p.status.promote_full {
         let name = p.dname(canary);
         p.event(
             false,
-            "PromotedFull",
+            reasons::PROMOTED_FULL,
             format!("Full promotion requested: {name} goes to 100% now"),
         );
         finalise(p, settings, stable, canary);
@@ -100,7 +108,7 @@ pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary:
             let kind = step_kind(&step);
             p.event(
                 false,
-                "Promoted",
+                reasons::PROMOTED,
                 format!("Promoted past the {kind} at step {}/{n}", i + 1),
             );
             StepOutcome::Advance
@@ -148,7 +156,7 @@ fn run_step(
             i + 1,
             p.dname(canary)
         );
-        p.event(false, "WeightChanged", message);
+        p.event(false, reasons::WEIGHT_CHANGED, message);
         return StepOutcome::AdvanceThenYield;
     }
     if let Some(pause) = &step.pause {
@@ -173,7 +181,7 @@ fn run_step(
             }
             None => {
                 let msg = format!("Waiting at step {}/{n} for `kubectl weir promote`", i + 1);
-                p.paused("PausedForPromotion", &msg);
+                p.paused(reasons::PAUSED_FOR_PROMOTION, &msg);
                 StepOutcome::Wait
             }
         };
@@ -202,7 +210,7 @@ fn analysis_gate(
                 p,
                 stable,
                 canary,
-                "AnalysisFailed",
+                reasons::ANALYSIS_FAILED,
                 &format!("Rolled back: {message}"),
             );
             return StepOutcome::Wait;
@@ -244,7 +252,7 @@ fn analysis_gate(
             "Analysis paused: the metrics source failed {} times in a row ({detail}); it resumes when data returns",
             analysis.consecutive_errors
         );
-        p.paused("AnalysisError", &msg);
+        p.paused(reasons::ANALYSIS_ERROR, &msg);
     } else {
         p.progressing(&msg);
     }
@@ -276,7 +284,7 @@ fn fold_check(p: &mut Planner<'_>, settings: &Settings, check: &AnalysisResult) 
         Verdict::Pass => {
             a.checks += 1;
             a.consecutive_errors = 0;
-            (false, "AnalysisPassed", message)
+            (false, reasons::ANALYSIS_PASSED, message)
         }
         Verdict::Fail => {
             a.failures += 1;
@@ -294,15 +302,15 @@ fn fold_check(p: &mut Planner<'_>, settings: &Settings, check: &AnalysisResult) 
             if over {
                 p.status.abort = true;
             }
-            (true, "AnalysisFailed", text)
+            (true, reasons::ANALYSIS_FAILED, text)
         }
         Verdict::Inconclusive => {
             a.consecutive_errors = 0;
-            (false, "AnalysisInconclusive", message)
+            (false, reasons::ANALYSIS_INCONCLUSIVE, message)
         }
         Verdict::Error => {
             a.consecutive_errors += 1;
-            (true, "AnalysisError", message)
+            (true, reasons::ANALYSIS_ERROR, message)
         }
     };
     let errors = p
@@ -315,14 +323,14 @@ fn fold_check(p: &mut Planner<'_>, settings: &Settings, check: &AnalysisResult) 
         p.set_condition(
             conditions::Type::AnalysisError,
             true,
-            "MetricsUnavailable",
+            reasons::METRICS_UNAVAILABLE,
             &msg,
         );
     } else if conditions::is_true(&p.status.conditions, conditions::Type::AnalysisError) {
         conditions::remove(&mut p.status.conditions, conditions::Type::AnalysisError);
         p.event(
             false,
-            "AnalysisResumed",
+            reasons::ANALYSIS_RESUMED,
             "Metrics are back; analysis continues",
         );
     }
@@ -343,10 +351,10 @@ fn abort(p: &mut Planner<'_>, stable: i64, canary: i64, reason: &str, message: &
     );
     if p.before.phase != Some(Phase::Aborted) || !p.before.abort {
         p.status.aborted_at = Some(Time(p.now));
-        let event_reason = if reason == "AnalysisFailed" {
-            "RolledBack"
+        let event_reason = if reason == reasons::ANALYSIS_FAILED {
+            reasons::ROLLED_BACK
         } else {
-            "Aborted"
+            reasons::ABORTED
         };
         p.event(true, event_reason, text.clone());
         p.set_condition(conditions::Type::Aborted, true, reason, &text);
@@ -364,10 +372,15 @@ fn abort(p: &mut Planner<'_>, stable: i64, canary: i64, reason: &str, message: &
     p.set_condition(
         conditions::Type::Progressing,
         false,
-        "RolloutAborted",
+        reasons::ROLLOUT_ABORTED,
         &shown,
     );
-    p.set_condition(conditions::Type::Completed, false, "RolloutAborted", &shown);
+    p.set_condition(
+        conditions::Type::Completed,
+        false,
+        reasons::ROLLOUT_ABORTED,
+        &shown,
+    );
     // `stepProgress` keeps the step the canary stopped at, so the STEP column says where.
     p.status.message = Some(shown);
 }
@@ -399,7 +412,7 @@ fn finalise(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary: i64) 
     p.healthy(canary);
     let delay = weir_crds::duration::format_duration(settings.scale_down_delay);
     let stable_name = p.dname(stable);
-    p.event(false, "Promoted", format!(
+    p.event(false, reasons::PROMOTED, format!(
         "Promoted {canary_name}: it takes all traffic; {stable_name} left the split and its Deployment is deleted in {delay}"
     ));
 }
@@ -419,10 +432,10 @@ fn deadline_passed(p: &mut Planner<'_>, settings: &Settings, waiting_for: &str) 
     p.set_condition(
         conditions::Type::Progressing,
         false,
-        "ProgressDeadlineExceeded",
+        reasons::PROGRESS_DEADLINE_EXCEEDED,
         &msg,
     );
-    p.paused("ProgressDeadlineExceeded", &msg);
+    p.paused(reasons::PROGRESS_DEADLINE_EXCEEDED, &msg);
     true
 }
 

@@ -90,6 +90,14 @@ pub fn reason_of(conditions: &[Condition], type_: Type) -> Option<&str> {
         .map(|c| c.reason.as_str())
 }
 
+/// The reason of a condition, whatever its status.
+pub fn reason_of_any(conditions: &[Condition], type_: Type) -> Option<&str> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == type_.as_str())
+        .map(|c| c.reason.as_str())
+}
+
 /// Whether a condition is True.
 pub fn is_true(conditions: &[Condition], type_: Type) -> bool {
     conditions

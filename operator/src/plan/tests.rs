@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod adopt;
+mod deadline;
 mod fixtures;
 mod proptests;
 mod status_text;

@@ -1,5 +1,6 @@
 //! The planner's inputs and outputs.
 
+use k8s_openapi::jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use weir_crds::rollout::{AnalysisResult, RolloutStatus};
@@ -35,6 +36,11 @@ pub struct RevisionState {
     pub replicas: i32,
     /// Available replicas.
     pub available: i32,
+    /// When the Deployment was created: the first revision's progress deadline counts from here.
+    pub created_at: Option<Timestamp>,
+    /// What the revision's pods report (their containers' waiting reasons), filled in only
+    /// when the plan asked for it ([`Plan::inspect_pods`]).
+    pub pods: Option<String>,
 }
 
 /// A write the controller must make.
@@ -136,4 +142,7 @@ pub struct Plan {
     pub events: Vec<PlannedEvent>,
     /// When to reconcile again even if nothing changes.
     pub requeue_after: Option<Duration>,
+    /// A revision stuck past its progress deadline whose pods the plan wants described:
+    /// the controller reads them into [`RevisionState::pods`] and plans again.
+    pub inspect_pods: Option<i64>,
 }

@@ -3,6 +3,7 @@
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::{Selector, SelectorExt};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use weir_crds::Rollout;
@@ -56,26 +57,16 @@ pub fn settings(rollout: &Rollout) -> Result<Settings, String> {
                 .unwrap_or_default(),
         ),
     };
+    let selector = selector(&spec.selector)?;
     if let Some(labels) = labels
-        && !selector_matches(&spec.selector, &labels)?
+        && !selector.matches(&labels)
     {
         return Err(format!(
-            "spec.selector {} does not match the template's labels {}; make spec.template.metadata.labels carry the selector's labels",
-            selector_string(&spec.selector),
+            "spec.selector {selector} does not match the template's labels {}; make spec.template.metadata.labels carry the selector's labels",
             format_labels(&labels)
         ));
     }
-    if spec
-        .selector
-        .match_labels
-        .as_ref()
-        .is_none_or(BTreeMap::is_empty)
-        && spec
-            .selector
-            .match_expressions
-            .as_ref()
-            .is_none_or(Vec::is_empty)
-    {
+    if selector.selects_all() {
         return Err("spec.selector is empty; it would select every pod in the namespace".into());
     }
     if spec.replicas < 0 {
@@ -143,54 +134,19 @@ pub fn settings(rollout: &Rollout) -> Result<Settings, String> {
     })
 }
 
-/// Whether a label selector selects a pod with these labels.
-fn selector_matches(
-    selector: &LabelSelector,
-    labels: &BTreeMap<String, String>,
-) -> Result<bool, String> {
-    let labels_ok = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
-    let mut expressions_ok = true;
-    for e in selector.match_expressions.iter().flatten() {
-        let values = e.values.clone().unwrap_or_default();
-        let value = labels.get(&e.key);
-        let ok = match e.operator.as_str() {
-            "In" => value.is_some_and(|v| values.contains(v)),
-            "NotIn" => value.is_none_or(|v| !values.contains(v)),
-            "Exists" => value.is_some(),
-            "DoesNotExist" => value.is_none(),
-            other => {
-                return Err(format!(
-                    "spec.selector has operator {other:?}; use In, NotIn, Exists or DoesNotExist"
-                ));
-            }
-        };
-        expressions_ok &= ok;
-    }
-    Ok(labels_ok && expressions_ok)
+/// The spec's label selector as kube's [`Selector`], or what to fix.
+pub fn selector(selector: &LabelSelector) -> Result<Selector, String> {
+    Selector::try_from(selector.clone()).map_err(|e| {
+        format!(
+            "spec.selector cannot be read ({e}); matchExpressions take the operators In and NotIn (with values), Exists and DoesNotExist"
+        )
+    })
 }
 
-/// A label selector in `kubectl` syntax (`app=foobar,tier in (web)`).
+/// A label selector in `kubectl` syntax (`app=foobar,tier in (web)`); empty for one that
+/// cannot be read (validation reports it).
 pub fn selector_string(selector: &LabelSelector) -> String {
-    let mut parts: Vec<String> = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    for e in selector.match_expressions.iter().flatten() {
-        let values = e.values.clone().unwrap_or_default().join(",");
-        parts.push(match e.operator.as_str() {
-            "In" => format!("{} in ({values})", e.key),
-            "NotIn" => format!("{} notin ({values})", e.key),
-            "DoesNotExist" => format!("!{}", e.key),
-            _ => e.key.clone(),
-        });
-    }
-    parts.join(",")
+    self::selector(selector).map_or_else(|_| String::new(), |s| s.to_string())
 }
 
 fn format_labels(labels: &BTreeMap<String, String>) -> String {
@@ -214,3 +170,6 @@ pub fn template_hash(template: &PodTemplateSpec) -> String {
     }
     format!("{:010x}", hash & 0xff_ffff_ffff)
 }
+
+#[cfg(test)]
+mod tests;

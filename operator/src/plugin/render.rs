@@ -4,6 +4,8 @@
 mod tree;
 
 use super::view::{AnalysisView, LiveView, Role, View};
+use crate::plan::conditions::Type;
+use crate::plan::reasons;
 use std::fmt::Write as _;
 use weir_crds::rollout::Phase;
 
@@ -319,8 +321,11 @@ fn live(out: &mut String, live: &LiveView) {
 
 /// Conditions worth a warning line: anything that needs a person.
 fn noteworthy(c: &super::view::ConditionView) -> bool {
-    let bad_true =
-        matches!(c.type_.as_str(), "InvalidSpec" | "AnalysisError") && c.status == "True";
-    let stuck = c.type_ == "Progressing" && c.reason == "ProgressDeadlineExceeded";
+    let bad_true = [Type::InvalidSpec, Type::AnalysisError]
+        .iter()
+        .any(|t| c.type_ == t.as_str())
+        && c.status == "True";
+    let stuck =
+        c.type_ == Type::Progressing.as_str() && c.reason == reasons::PROGRESS_DEADLINE_EXCEEDED;
     bad_true || stuck
 }

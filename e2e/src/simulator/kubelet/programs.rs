@@ -5,7 +5,7 @@
 //! | `weir-demo:*`    | the demo app, in-process      |
 //! | `weir-proxy:*`   | the `weir-proxy` binary       |
 //! | `weir-operator:*`| the `weir-operator` binary    |
-//! | anything else    | nothing: `ImageNotSimulated`  |
+//! | anything else    | nothing: `ErrImagePull`, then `ImagePullBackOff` |
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -32,7 +32,7 @@ pub enum Program {
     },
     /// Nothing can run it: the container waits with this reason.
     Unavailable {
-        /// A `ContainerStateWaiting` reason, e.g. `ImageNotSimulated`.
+        /// A `ContainerStateWaiting` reason, e.g. `ErrImagePull`.
         reason: &'static str,
         /// Why, for the status and the Event.
         message: String,
@@ -180,7 +180,8 @@ pub fn plan_container(pod: &Pod, c: &Container, pod_ip: Ipv4Addr) -> ContainerPl
             Program::Binary { name, args }
         }
         _ => Program::Unavailable {
-            reason: "ImageNotSimulated",
+            // What kubelet reports for an image it cannot pull.
+            reason: "ErrImagePull",
             message: format!(
                 "image {image:?} is not simulated: only weir-demo:*, weir-proxy:* and weir-operator:* run"
             ),

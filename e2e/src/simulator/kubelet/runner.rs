@@ -27,6 +27,8 @@ const MAX_RESTARTS: i32 = 20;
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How long a stopped process may take to exit after SIGTERM.
 const GRACE: Duration = Duration::from_secs(5);
+/// How long an image that cannot be pulled shows `ErrImagePull` before `ImagePullBackOff`.
+const PULL_BACKOFF: Duration = Duration::from_secs(2);
 /// Attempts to bind the demo app's address.
 const BIND_ATTEMPTS: u32 = 30;
 
@@ -149,7 +151,19 @@ pub(crate) fn start(
     let token = stop.clone();
     let task = tokio::spawn(async move {
         match plan.program.clone() {
-            Program::Unavailable { reason, message } => report.waiting(reason, message),
+            Program::Unavailable { reason, message } => {
+                report.waiting(reason, message.clone());
+                // As kubelet does: a failed pull is followed by a back-off.
+                if reason == "ErrImagePull" {
+                    tokio::select! {
+                        () = token.cancelled() => {}
+                        () = tokio::time::sleep(PULL_BACKOFF) => report.waiting(
+                            "ImagePullBackOff",
+                            format!("Back-off pulling image {:?}: {message}", plan.image),
+                        ),
+                    }
+                }
+            }
             Program::Demo(cfg) => {
                 let run = log.start_run(&ctx);
                 run_demo(cfg, pod_ip, plan.port, listener, &report, &run, token).await;
@@ -408,10 +422,15 @@ async fn run_binary(
         drop(guard);
         finish(readers, &run).await;
         tracing::info!(binary = name, exit, "pod process exited");
-        report.set(RunState::Terminated {
-            exit_code: exit,
-            finished_at: now_secs(),
-        });
+        // As kubelet does, a container waiting to be restarted says CrashLoopBackOff.
+        report.waiting(
+            "CrashLoopBackOff",
+            format!(
+                "back-off {}s restarting failed container {}: {name} exited with code {exit}",
+                backoff.as_secs(),
+                plan.name
+            ),
+        );
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(backoff) => {}

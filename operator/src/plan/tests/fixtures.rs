@@ -180,10 +180,13 @@ impl Harness {
                     } else {
                         already
                     };
+                    let created_at = running.map_or(Some(self.now), |r| r.created_at);
                     let state = RevisionState {
                         template_hash: self.obs.template_hash.clone(),
                         replicas: *replicas,
                         available,
+                        created_at,
+                        pods: None,
                     };
                     self.obs.revisions.insert(*revision, state);
                     self.obs.services.insert(*revision);
@@ -197,6 +200,8 @@ impl Harness {
                         } else {
                             0
                         },
+                        created_at: Some(self.now),
+                        pods: None,
                     };
                     self.obs.revisions.insert(*revision, state);
                     self.obs.services.insert(*revision);
@@ -230,6 +235,8 @@ impl Harness {
                         template_hash: template_hash.clone(),
                         replicas: d.replicas,
                         available: d.available,
+                        created_at: None,
+                        pods: None,
                     };
                     self.obs.revisions.insert(*revision, state);
                 }

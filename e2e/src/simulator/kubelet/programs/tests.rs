@@ -97,7 +97,7 @@ fn other_images_are_not_simulated() {
     assert!(matches!(
         plan.program,
         Program::Unavailable {
-            reason: "ImageNotSimulated",
+            reason: "ErrImagePull",
             ..
         }
     ));

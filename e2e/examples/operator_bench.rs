@@ -1,0 +1,456 @@
+//! The operator at scale: N Rollouts (1,000 by default) on the local control plane with the
+//! workload simulator, each taking a template change and walking its steps at once, then
+//! all aborted. Starts the real `weir-operator` binary as a process, behind a tap that
+//! counts its API requests, and prints figures; asserts nothing.
+//!
+//! ```text
+//! cargo build --release -p weir-operator --bin weir-operator && cargo build -p weir-proxy --bin weir-proxy
+//! cargo run --release -p weir-e2e --example operator_bench -- [--rollouts N] [--operator PATH] [--proxy-dir DIR]
+//! ```
+//!
+//! Phases: create N Rollouts at v1 and wait until every one is Healthy; change every
+//! template to v2 at once and wait until every canary has walked `setWeight 10, 30, 50`
+//! to its `pause: {}` (Paused, canary at 50%); then abort every one at once (the plugin's
+//! status patch) and poll the namespace gateway's `/config` until it sends all of each
+//! Rollout's traffic to stable. Reported: the operator's peak RSS (VmHWM) and CPU seconds
+//! (utime+stime) from /proc, reconcile p50/p99 from its own histogram, its API requests
+//! per reconcile (counted at the tap; watches apart), and abort-to-stable p50/p99.
+
+#[path = "../tests/support/api_tap.rs"]
+#[allow(dead_code)]
+mod api_tap;
+#[path = "operator_bench/measure.rs"]
+mod measure;
+
+use anyhow::{Context as _, Result, bail};
+use api_tap::{ApiTap, Verdict};
+use futures::{StreamExt, TryStreamExt, stream};
+use hyper::Method;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use measure::{Requests, Snapshot, http_get, percentile, proc_mb, quantile, snapshot};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::time::Instant;
+use weir_crds::Rollout;
+use weir_crds::rollout::Phase;
+use weir_e2e::apiserver::{LocalApiServer, Options};
+use weir_e2e::simulator::ipam::ClaimedBlock;
+use weir_e2e::simulator::{Simulator, SimulatorOptions};
+use weir_operator::children::{GATEWAY_ADMIN_PORT, GATEWAY_NAME};
+
+const NS: &str = "default";
+/// Kinds the operator could LIST: a GET of a path ending in one is a LIST.
+const PLURALS: &[&str] = &[
+    "rollouts",
+    "deployments",
+    "services",
+    "trafficsplits",
+    "serviceaccounts",
+    "controllerrevisions",
+    "events",
+    "pods",
+    "leases",
+];
+/// Requests sent to the API server at once while creating or patching Rollouts.
+const PARALLEL: usize = 16;
+
+fn rollout(i: usize, image: &str) -> Result<Rollout> {
+    Ok(serde_yaml::from_str(&format!(
+        r#"
+apiVersion: weir.dev/v1alpha1
+kind: Rollout
+metadata: {{name: ro-{i}, namespace: {NS}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: ro-{i}}}}}
+  template:
+    metadata: {{labels: {{app: ro-{i}}}}}
+    spec: {{containers: [{{name: app, image: "{image}", ports: [{{containerPort: 8080}}]}}]}}
+  scaleDownDelay: 10m
+  strategy:
+    steps: [{{setWeight: 10}}, {{setWeight: 30}}, {{setWeight: 50}}, {{pause: {{}}}}]
+"#
+    ))?)
+}
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn workspace_target() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
+}
+
+/// Waits (up to `secs`) until `done` holds for every Rollout; prints progress.
+async fn wait_all(
+    rollouts: &Api<Rollout>,
+    n: usize,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&Rollout) -> bool,
+) -> Result<Duration> {
+    let start = Instant::now();
+    let mut last = usize::MAX;
+    while start.elapsed() < Duration::from_secs(secs) {
+        let list = rollouts.list(&ListParams::default()).await?.items;
+        let ok = list.iter().filter(|r| done(r)).count();
+        if ok != last {
+            eprintln!(
+                "  {what}: {ok}/{n} after {:.1}s",
+                start.elapsed().as_secs_f64()
+            );
+            last = ok;
+        }
+        if ok >= n {
+            return Ok(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    bail!("{what}: not every Rollout within {secs}s ({last}/{n})")
+}
+
+fn phase_of(r: &Rollout) -> Option<Phase> {
+    r.status.as_ref().and_then(|s| s.phase)
+}
+
+/// The gateway's admin address, once its pod is ready.
+async fn gateway_admin(client: &Client) -> Result<String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    for _ in 0..600 {
+        let lp = ListParams::default().labels(&format!("app.kubernetes.io/name={GATEWAY_NAME}"));
+        let ready = pods.list(&lp).await?.items.into_iter().find_map(|p| {
+            let s = p.status?;
+            let ready = s
+                .conditions?
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            ready.then_some(s.pod_ip?)
+        });
+        if let Some(ip) = ready {
+            return Ok(format!("{ip}:{GATEWAY_ADMIN_PORT}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("no ready gateway pod within 120s")
+}
+
+/// For each route `ro-i` in the gateway's config: the canary's weight in thousandths.
+fn canary_weights(config: &Value) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let Some(routes) = config["routes"][NS].as_object() else {
+        return out;
+    };
+    for (root, route) in routes {
+        // Every Service is a route; only the Rollouts' root Services carry a split.
+        if route["split"].is_null() {
+            continue;
+        }
+        let stable = format!("{root}-v1");
+        let canary: u64 = route["split"]["backends"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["target"]["name"].as_str() != Some(stable.as_str()))
+            .map(|b| b["weight_millis"].as_u64().unwrap_or(0))
+            .sum();
+        out.insert(root.clone(), canary);
+    }
+    out
+}
+
+fn print_phase(name: &str, wall: Duration, a: &Snapshot, b: &Snapshot) {
+    let reconciles = b.reconciles - a.reconciles;
+    let per = |x: u64, y: u64| (y - x) as f64 / reconciles.max(1.0);
+    println!(
+        "| {name} | {:.1} | {:.1} | {reconciles:.0} | {:.2} / {:.2} | {:.2} ({:.2} writes, {:.3} lists) |",
+        wall.as_secs_f64(),
+        b.cpu_secs - a.cpu_secs,
+        quantile(a, b, 0.5) * 1000.0,
+        quantile(a, b, 0.99) * 1000.0,
+        per(a.calls, b.calls),
+        per(a.writes, b.writes),
+        per(a.lists, b.lists),
+    );
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let n: usize = arg("--rollouts")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1000);
+    let release = workspace_target().join("release/weir-operator");
+    let operator = arg("--operator").map(PathBuf::from).unwrap_or_else(|| {
+        if release.is_file() {
+            release
+        } else {
+            workspace_target().join("debug/weir-operator")
+        }
+    });
+    let proxy_dir = arg("--proxy-dir")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_target().join("debug"));
+    eprintln!("{n} Rollouts; operator {}", operator.display());
+    // Two revisions of one pod each per Rollout, and three Services: /20s hold 4,094 each.
+    let pods_block = ClaimedBlock::claim(20)?;
+    let services_block = ClaimedBlock::claim(20)?;
+    let server = LocalApiServer::start(Options {
+        service_cidr: services_block.cidr(),
+        ..Options::default()
+    })
+    .await?;
+    let client = server.client().await?;
+    weir_e2e::install::install_crds(&client).await?;
+    weir_e2e::install::install_rbac(&client).await?;
+    let logs = std::env::temp_dir().join(format!("weir-operator-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&logs)?;
+    let sim = Simulator::start(
+        client.clone(),
+        SimulatorOptions {
+            pod_cidr: pods_block.cidr(),
+            service_cidr: services_block.cidr(),
+            kubeconfig: Some(server.kubeconfig_path().to_path_buf()),
+            // The gateway reads endpoints from EndpointSlices; no ClusterIP listeners needed.
+            kube_proxy: false,
+            binaries: vec![proxy_dir],
+            log_dir: Some(logs.clone()),
+            resync: Duration::from_secs(5),
+            ..SimulatorOptions::default()
+        },
+    )
+    .await?;
+
+    let requests = Arc::new(Requests::default());
+    let counted = requests.clone();
+    let tap = ApiTap::start(
+        server.addr(),
+        &logs.join("operator.kubeconfig"),
+        Box::new(move |method: &Method, path: &str| {
+            let (path, query) = path.split_once('?').unwrap_or((path, ""));
+            if query
+                .split('&')
+                .any(|q| q == "watch=true" || q == "watch=1")
+            {
+                counted.watches.fetch_add(1, Ordering::Relaxed);
+            } else {
+                counted.calls.fetch_add(1, Ordering::Relaxed);
+                if *method != Method::GET {
+                    counted.writes.fetch_add(1, Ordering::Relaxed);
+                } else if path
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|l| PLURALS.contains(&l))
+                {
+                    counted.lists.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Verdict::Forward
+        }),
+    )
+    .await?;
+    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let admin = format!("127.0.0.1:{admin_port}");
+    let mut child = tokio::process::Command::new(&operator)
+        .args(["--metrics-addr", &admin, "--no-metrics-api"])
+        .args([
+            "--gateway-image",
+            "weir-proxy:bench",
+            "--lease-namespace",
+            NS,
+        ])
+        .env("KUBECONFIG", tap.kubeconfig_path())
+        .env(
+            "RUST_LOG",
+            std::env::var("WEIR_BENCH_LOG").unwrap_or_else(|_| "info,kube=warn".into()),
+        )
+        .stdout(std::fs::File::create(logs.join("operator.log"))?)
+        .stderr(std::fs::File::create(logs.join("operator.err"))?)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("start {}", operator.display()))?;
+    let pid = child.id().context("the operator's pid")?;
+    let started = Instant::now();
+    // `/ready` would be the signal, but with --no-metrics-api it stays 503 here (reported
+    // in docs/benchmarks.md); the admin port answering /metrics is enough, since Rollouts
+    // created before the watches list are picked up by their first listing.
+    while let Err(e) = http_get(&admin, "/metrics").await {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!(
+                "the operator's admin port did not answer in 60s ({e}); see {}",
+                logs.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rollouts: Api<Rollout> = Api::namespaced(client.clone(), NS);
+    let s0 = snapshot(pid, &admin, &requests).await?;
+
+    stream::iter(0..n)
+        .map(|i| {
+            let rollouts = rollouts.clone();
+            async move {
+                rollouts
+                    .create(&PostParams::default(), &rollout(i, "weir-demo:v1")?)
+                    .await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(PARALLEL)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let create_wall = wait_all(&rollouts, n, 1800, "Healthy at v1", |r| {
+        phase_of(r) == Some(Phase::Healthy)
+    })
+    .await?;
+    let s1 = snapshot(pid, &admin, &requests).await?;
+
+    let patch = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "weir-demo:v2", "ports": [{"containerPort": 8080}]}]}}}});
+    stream::iter(0..n)
+        .map(|i| {
+            let (rollouts, patch) = (rollouts.clone(), patch.clone());
+            async move {
+                let p = Patch::Merge(&patch);
+                rollouts
+                    .patch(&format!("ro-{i}"), &PatchParams::default(), &p)
+                    .await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(PARALLEL)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let walk_wall = wait_all(&rollouts, n, 1800, "canary at 50%, paused", |r| {
+        phase_of(r) == Some(Phase::Paused)
+            && r.status.as_ref().and_then(|s| s.weights).map(|w| w.canary) == Some(50)
+    })
+    .await?;
+    let s2 = snapshot(pid, &admin, &requests).await?;
+
+    let gateway = gateway_admin(&client).await?;
+    let start = Instant::now();
+    loop {
+        let config: Value = serde_json::from_str(&http_get(&gateway, "/config").await?)?;
+        let w = canary_weights(&config);
+        if w.len() >= n && w.values().all(|c| *c == 50_000) {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let sample: Vec<_> = w.iter().take(3).collect();
+            let text = config.to_string();
+            bail!(
+                "the gateway did not show every split at 50% in 120s: {} routes, {sample:?}; config starts {}",
+                w.len(),
+                &text[..text.len().min(1500)]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let config_bytes = http_get(&gateway, "/config").await?.len();
+    let aborted_at: Arc<parking_lot::Mutex<BTreeMap<String, Instant>>> = Arc::default();
+    let abort = json!({"status": {"abort": true}});
+    let sent = aborted_at.clone();
+    let abort_task = tokio::spawn({
+        let rollouts = rollouts.clone();
+        async move {
+            stream::iter(0..n)
+                .map(|i| {
+                    let (rollouts, abort, sent) = (rollouts.clone(), abort.clone(), sent.clone());
+                    async move {
+                        let name = format!("ro-{i}");
+                        let p = Patch::Merge(&abort);
+                        rollouts
+                            .patch_status(&name, &PatchParams::default(), &p)
+                            .await?;
+                        sent.lock().insert(name, Instant::now());
+                        anyhow::Ok(())
+                    }
+                })
+                .buffer_unordered(PARALLEL)
+                .try_collect::<Vec<_>>()
+                .await
+        }
+    });
+    let mut to_stable: BTreeMap<String, f64> = BTreeMap::new();
+    let mut poll_secs = Vec::new();
+    let start = Instant::now();
+    while to_stable.len() < n && start.elapsed() < Duration::from_secs(300) {
+        let asked = Instant::now();
+        let config: Value = serde_json::from_str(&http_get(&gateway, "/config").await?)?;
+        let seen = Instant::now();
+        poll_secs.push(seen.duration_since(asked).as_secs_f64());
+        let sent = aborted_at.lock().clone();
+        for (root, canary) in canary_weights(&config) {
+            // The config was read between `asked` and `seen`: count from `asked`.
+            if canary == 0
+                && !to_stable.contains_key(&root)
+                && let Some(t0) = sent.get(&root)
+            {
+                let secs = asked.saturating_duration_since(*t0).as_secs_f64();
+                to_stable.insert(root, secs);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    abort_task.await??;
+    let abort_wall = start.elapsed();
+    let s3 = snapshot(pid, &admin, &requests).await?;
+    let hwm = proc_mb(pid, "VmHWM")?;
+    let rss = proc_mb(pid, "VmRSS")?;
+
+    let mut secs: Vec<f64> = to_stable.values().copied().collect();
+    secs.sort_by(f64::total_cmp);
+    poll_secs.sort_by(f64::total_cmp);
+    println!(
+        "\noperator: {} ({n} Rollouts, one pod each)",
+        operator.display()
+    );
+    println!(
+        "peak RSS (VmHWM) {hwm:.1} MB; RSS at the end {rss:.1} MB; CPU {:.1} s in all",
+        s3.cpu_secs - s0.cpu_secs
+    );
+    println!(
+        "\n| phase | wall s | operator CPU s | reconciles | reconcile p50 / p99 ms | API requests per reconcile |"
+    );
+    println!("|---|---|---|---|---|---|");
+    print_phase("create, to Healthy", create_wall, &s0, &s1);
+    print_phase("template change, walk to 50%", walk_wall, &s1, &s2);
+    print_phase("abort, to stable at the gateway", abort_wall, &s2, &s3);
+    print_phase(
+        "all",
+        s3.at.zip(s0.at).map_or(Duration::ZERO, |(b, a)| b - a),
+        &s0,
+        &s3,
+    );
+    println!(
+        "\nabort to stable at the gateway: {} of {n} seen; p50 {:.3} s, p99 {:.3} s, max {:.3} s",
+        secs.len(),
+        percentile(&secs, 0.5),
+        percentile(&secs, 0.99),
+        secs.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "gateway /config: {config_bytes} bytes, read in p50 {:.0} ms / max {:.0} ms (the resolution of the figure above)",
+        percentile(&poll_secs, 0.5) * 1000.0,
+        poll_secs.last().copied().unwrap_or(0.0) * 1000.0
+    );
+    println!(
+        "watch requests: {} (in all)",
+        requests.watches.load(Ordering::Relaxed)
+    );
+    child.kill().await.ok();
+    sim.shutdown().await;
+    server.shutdown().await;
+    Ok(())
+}

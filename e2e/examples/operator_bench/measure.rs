@@ -1,0 +1,160 @@
+//! What the operator benchmark reads: the operator's CPU and memory from /proc, its
+//! reconcile histogram from `/metrics`, and the requests counted at the API tap.
+
+use anyhow::{Context as _, Result, bail};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::rt::TokioExecutor;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The API requests the operator made, counted at the tap.
+#[derive(Default)]
+pub(crate) struct Requests {
+    /// Watches (long-lived; one per watched kind and restart).
+    pub(crate) watches: AtomicU64,
+    /// Everything else: GET, LIST, writes.
+    pub(crate) calls: AtomicU64,
+    /// POST, PUT, PATCH and DELETE.
+    pub(crate) writes: AtomicU64,
+    /// LISTs (a GET of a collection that is not a watch).
+    pub(crate) lists: AtomicU64,
+}
+
+/// What one phase cost the operator.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Snapshot {
+    /// The operator's utime+stime so far.
+    pub(crate) cpu_secs: f64,
+    /// `weir_operator_reconciles_total`.
+    pub(crate) reconciles: f64,
+    /// The reconcile histogram's cumulative buckets (upper bound, count).
+    pub(crate) buckets: Vec<(f64, f64)>,
+    /// [`Requests::calls`] so far.
+    pub(crate) calls: u64,
+    /// [`Requests::writes`] so far.
+    pub(crate) writes: u64,
+    /// [`Requests::lists`] so far.
+    pub(crate) lists: u64,
+    /// When it was taken.
+    pub(crate) at: Option<Instant>,
+}
+
+/// utime+stime of `pid` in seconds, from /proc/PID/stat.
+pub(crate) fn cpu_secs(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat.rsplit_once(')').context("/proc stat")?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    // CLK_TCK is 100 on Linux.
+    Ok(ticks / 100.0)
+}
+
+/// A `/proc/PID/status` field in MB (VmHWM, VmRSS).
+pub(crate) fn proc_mb(pid: u32, field: &str) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .with_context(|| format!("{field} in /proc/{pid}/status"))?;
+    let kb: f64 = line
+        .split_whitespace()
+        .nth(1)
+        .context("a number")?
+        .parse()?;
+    Ok(kb / 1024.0)
+}
+
+pub(crate) async fn http_get(addr: &str, path: &str) -> Result<String> {
+    let client: HttpClient<_, Empty<bytes::Bytes>> =
+        HttpClient::builder(TokioExecutor::new()).build_http();
+    let uri: hyper::Uri = format!("http://{addr}{path}").parse()?;
+    let rsp = tokio::time::timeout(Duration::from_secs(10), client.get(uri))
+        .await
+        .context("timed out")??;
+    if !rsp.status().is_success() {
+        bail!("GET {path}: {}", rsp.status());
+    }
+    let body = tokio::time::timeout(Duration::from_secs(10), rsp.into_body().collect())
+        .await
+        .context("timed out reading the body")??
+        .to_bytes();
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+pub(crate) async fn snapshot(pid: u32, admin: &str, requests: &Requests) -> Result<Snapshot> {
+    let text = http_get(admin, "/metrics").await?;
+    let mut s = Snapshot {
+        cpu_secs: cpu_secs(pid)?,
+        calls: requests.calls.load(Ordering::Relaxed),
+        writes: requests.writes.load(Ordering::Relaxed),
+        lists: requests.lists.load(Ordering::Relaxed),
+        at: Some(Instant::now()),
+        ..Snapshot::default()
+    };
+    for line in text.lines() {
+        let value = || line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+        if line.starts_with("weir_operator_reconciles_total ") {
+            s.reconciles = value().unwrap_or(0.0);
+        } else if let Some(rest) =
+            line.strip_prefix("weir_operator_reconcile_duration_seconds_bucket{le=\"")
+        {
+            let le = rest.split('"').next().unwrap_or("+Inf");
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse()?
+            };
+            s.buckets.push((le, value().unwrap_or(0.0)));
+        }
+    }
+    Ok(s)
+}
+
+/// The `q` quantile of the reconciles between two snapshots, interpolated in its bucket
+/// as Prometheus' histogram_quantile does.
+pub(crate) fn quantile(from: &Snapshot, to: &Snapshot, q: f64) -> f64 {
+    let counts: Vec<(f64, f64)> = to
+        .buckets
+        .iter()
+        .map(|(le, c)| {
+            let before = from
+                .buckets
+                .iter()
+                .find(|(l, _)| l == le)
+                .map_or(0.0, |(_, c)| *c);
+            (*le, c - before)
+        })
+        .collect();
+    let total = counts.last().map_or(0.0, |(_, c)| *c);
+    if total == 0.0 {
+        return f64::NAN;
+    }
+    let rank = q * total;
+    let mut lower = (0.0, 0.0);
+    for (le, c) in counts {
+        if c >= rank {
+            if le.is_infinite() {
+                return lower.0;
+            }
+            let width = c - lower.1;
+            let into = if width > 0.0 {
+                (rank - lower.1) / width
+            } else {
+                1.0
+            };
+            return lower.0 + (le - lower.0) * into;
+        }
+        lower = (le, c);
+    }
+    lower.0
+}
+
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
