@@ -7,4 +7,5 @@ pub mod demo_app;
 pub mod eventually;
 pub mod install;
 pub mod loadgen;
+pub mod prometheus;
 pub mod simulator;
