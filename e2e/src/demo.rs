@@ -4,16 +4,19 @@
 //! deploys Rollout `foobar` at v1 with steady traffic from two client Pods a TrafficTarget
 //! allows, updates it to a healthy v2 (promoted step by step) and then to a v3 that fails
 //! 20% of its requests (rolled back by analysis), printing a progress line a second and each
-//! Event. The analysis reads the SMI TrafficMetrics API that the operator serves.
+//! Event. The analysis reads a real Prometheus the demo starts when one is installed (or
+//! asked for), else the SMI TrafficMetrics API that the operator serves.
 
 pub mod cluster;
 pub mod live;
+pub mod source;
 pub mod story;
 
 use anyhow::{Context as _, Result};
 use cluster::DemoCluster;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use live::Traffic;
+use source::{DemoPrometheus, Source, SourceChoice};
 use std::path::PathBuf;
 use std::time::Duration;
 use story::{Ending, NAMESPACE, ROLLOUT};
@@ -32,6 +35,8 @@ pub struct DemoOptions {
     pub update_timeout: Duration,
     /// After the story, leave everything up until Ctrl-C or SIGTERM.
     pub keep_running: bool,
+    /// Which metrics source the analysis reads.
+    pub metrics_source: SourceChoice,
 }
 
 /// How the story went.
@@ -41,6 +46,8 @@ pub struct Summary {
     pub v2: Ending,
     /// How the failing v3 ended.
     pub v3: Ending,
+    /// The metrics source the analysis read.
+    pub source: Source,
     /// What the clients saw over the whole demo.
     pub clients: story::ClientSecond,
     /// How long the demo took.
@@ -66,6 +73,13 @@ pub fn commands(kubeconfig: &std::path::Path, bin_dir: &std::path::Path) -> Vec<
     ]
 }
 
+/// A query to try against the demo's Prometheus: the canary's requests by status.
+pub fn prometheus_command(addr: std::net::SocketAddr) -> String {
+    format!(
+        "curl -s 'http://{addr}/api/v1/query' --data-urlencode 'query=sum by (dst_deployment, status_code) (rate(weir_requests_total{{namespace=\"{NAMESPACE}\"}}[30s]))'"
+    )
+}
+
 /// Waits for the update to `revision` to end, printing a progress line a second.
 async fn follow(
     demo: &DemoCluster,
@@ -79,10 +93,25 @@ async fn follow(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await; // the first tick is immediate: the first line comes a second in
     let mut last = String::from("no status yet");
+    let mut read_from: Option<String> = None;
     while Instant::now() < deadline {
         tick.tick().await;
         let snap = live::snapshot(&demo.client, traffic, start.elapsed()).await;
         println!("{}", story::progress_line(&snap));
+        let source = snap
+            .status
+            .analysis
+            .as_ref()
+            .and_then(|a| a.last_result.as_ref())
+            .and_then(|r| r.source.clone());
+        if source.is_some() && source != read_from {
+            println!(
+                "[{:6.1}s] the analysis read its figures from {}",
+                start.elapsed().as_secs_f64(),
+                source.as_deref().unwrap_or_default()
+            );
+            read_from = source;
+        }
         // The status from the snapshot may be a second old: read it again to decide.
         if let Ok(r) = rollouts.get(ROLLOUT).await {
             let status = r.status.unwrap_or_default();
@@ -138,8 +167,27 @@ pub async fn run(opts: DemoOptions) -> Result<Summary> {
     std::fs::create_dir_all(&opts.dir).with_context(|| opts.dir.display().to_string())?;
     let kubeconfig = opts.dir.join("kubeconfig");
     let say = |line: String| println!("[{:6.1}s] {line}", start.elapsed().as_secs_f64());
+    let source = source::resolve(opts.metrics_source, crate::prometheus::installed())?;
+    // Prometheus's address is fixed before the Rollout names it; it starts once the gateway
+    // it scrapes is up (v1 has nothing to analyse).
+    let prometheus_addr = match source {
+        Source::Prometheus => Some(DemoPrometheus::claim_address()?),
+        Source::TrafficMetrics => None,
+    };
     let demo = DemoCluster::start(&opts.dir, &kubeconfig, &opts.bin_dir, say).await?;
-    say("metrics source: the SMI TrafficMetrics API served by weir-operator (metrics.smi-spec.io/v1alpha1); the demo does not use Prometheus".into());
+    match &prometheus_addr {
+        Some((_, addr)) => say(format!(
+            "metrics source: Prometheus at http://{addr} (the `prometheus` on PATH, started once \
+             the gateway is up; config in {}); the progress lines' figures come from the SMI \
+             TrafficMetrics API",
+            opts.dir.join("prometheus").display()
+        )),
+        None => say(
+            "metrics source: the SMI TrafficMetrics API served by weir-operator \
+             (metrics.smi-spec.io/v1alpha1); Prometheus not used (--metrics-source)"
+                .into(),
+        ),
+    }
     println!(
         "\nkubeconfig: {}\nTry in another terminal:",
         kubeconfig.display()
@@ -147,12 +195,16 @@ pub async fn run(opts: DemoOptions) -> Result<Summary> {
     for c in commands(&kubeconfig, &demo.bin_dir) {
         println!("  {c}");
     }
+    if let Some((_, addr)) = &prometheus_addr {
+        println!("  {}", prometheus_command(*addr));
+    }
     println!();
     let stop_events = CancellationToken::new();
     let events = live::print_events(&demo.client, stop_events.clone());
 
     let rollouts: Api<Rollout> = Api::namespaced(demo.client.clone(), NAMESPACE);
-    let v1: Rollout = serde_yaml::from_str(&story::rollout_yaml()).context("the demo Rollout")?;
+    let yaml = story::rollout_yaml_reading(prometheus_addr.as_ref().map(|(_, a)| *a));
+    let v1: Rollout = serde_yaml::from_str(&yaml).context("the demo Rollout")?;
     rollouts
         .create(&PostParams::default(), &v1)
         .await
@@ -173,6 +225,25 @@ pub async fn run(opts: DemoOptions) -> Result<Summary> {
     say(format!(
         "v1 Healthy; the namespace gateway (weir-proxy) serves foobar at {gateway}"
     ));
+    let _prometheus = match prometheus_addr {
+        Some((block, addr)) => {
+            let (p, targets) = DemoPrometheus::start(
+                &demo.client,
+                NAMESPACE,
+                block,
+                addr,
+                &opts.dir.join("prometheus"),
+            )
+            .await?;
+            let list: Vec<String> = targets.iter().map(ToString::to_string).collect();
+            say(format!(
+                "Prometheus up at http://{addr}, scraping the gateway's /metrics at {} every 500 ms",
+                list.join(", ")
+            ));
+            Some(p)
+        }
+        None => None,
+    };
     let limit = if opts.keep_running {
         Duration::from_secs(3600)
     } else {
@@ -203,6 +274,7 @@ pub async fn run(opts: DemoOptions) -> Result<Summary> {
     let summary = Summary {
         v2,
         v3,
+        source,
         clients,
         elapsed: start.elapsed(),
         problems,

@@ -8,4 +8,5 @@ pub mod eventually;
 pub mod install;
 pub mod loadgen;
 pub mod pod_logs;
+pub mod prometheus;
 pub mod simulator;

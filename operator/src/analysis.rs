@@ -155,6 +155,9 @@ pub struct Evidence {
     pub at: Timestamp,
     /// The window every figure covers.
     pub window: Duration,
+    /// When the current step began (`status.stepStartedAt`): within one window of it, the
+    /// source may not have scraped the canary's first requests yet.
+    pub step_started: Option<Timestamp>,
     /// Where the figures came from.
     pub source: String,
     /// The canary Deployment's figures.

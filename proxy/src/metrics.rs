@@ -7,7 +7,7 @@
 
 pub mod edges;
 
-pub use edges::{DstLabels, EdgeRegistry, EdgeSet, LATENCY_BUCKETS_MS, SrcLabels};
+pub use edges::{DstLabels, EdgeRegistry, EdgeSet, LATENCY_BUCKETS_US, SrcLabels};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;

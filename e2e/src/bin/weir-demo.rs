@@ -4,6 +4,7 @@
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
+use weir_e2e::demo::source::SourceChoice;
 use weir_e2e::demo::{self, DemoOptions};
 
 /// Runs Weir's demo: Rollout foobar v1 → healthy v2 (promoted) → v3 failing 20% of
@@ -21,6 +22,11 @@ struct Args {
     /// The longest each update may take, in seconds.
     #[arg(long, default_value_t = 60)]
     update_timeout: u64,
+    /// Where the analysis reads metrics: `prometheus` starts the `prometheus` on PATH,
+    /// scraping the gateway (an error when it is not installed); `traffic-metrics` reads the
+    /// SMI TrafficMetrics API weir-operator serves; `auto` takes Prometheus when installed.
+    #[arg(long, value_enum, default_value_t = SourceChoice::Auto)]
+    metrics_source: SourceChoice,
 }
 
 #[tokio::main]
@@ -41,12 +47,14 @@ async fn main() -> anyhow::Result<()> {
         bin_dir: demo::cluster::bin_dir()?,
         update_timeout: Duration::from_secs(args.update_timeout),
         keep_running: args.keep_running,
+        metrics_source: args.metrics_source,
     })
     .await?;
     let c = &summary.clients;
     println!(
-        "\nSummary ({:.0}s): v2 {:?}; v3 {:?}\nclients: {} ok, {} non-2xx, {} without answer; by version {:?}",
+        "\nSummary ({:.0}s, metrics source {:?}): v2 {:?}; v3 {:?}\nclients: {} ok, {} non-2xx, {} without answer; by version {:?}",
         summary.elapsed.as_secs_f64(),
+        summary.source,
         summary.v2,
         summary.v3,
         c.ok,

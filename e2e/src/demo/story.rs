@@ -16,6 +16,12 @@ pub const ROLLOUT: &str = "foobar";
 /// (2 checks) → 80% → a 2 s pause → 100%, each check over the last 4 s of live traffic
 /// from the TrafficMetrics API (success rate ≥ 95%, p99 ≤ 300 ms, at least 20 requests).
 pub fn rollout_yaml() -> String {
+    rollout_yaml_reading(None)
+}
+
+/// [`rollout_yaml`], its analysis reading the Prometheus at `prometheus` when given.
+pub fn rollout_yaml_reading(prometheus: Option<std::net::SocketAddr>) -> String {
+    let source = super::source::source_yaml(prometheus);
     format!(
         r#"apiVersion: weir.dev/v1alpha1
 kind: Rollout
@@ -42,7 +48,7 @@ spec:
       failureLimit: 1
       successRate: {{min: 95}}
       latency: {{p99: 300ms}}
-"#
+{source}"#
     )
 }
 

@@ -3,14 +3,10 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::Result;
 use kube::Client;
-use serde_json::Value;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
-use tokio::process::{Child, Command};
 
 #[allow(unused_imports)]
 pub use weir_e2e::install::{
@@ -132,33 +128,12 @@ pub async fn proxy_counters(admin: SocketAddr, deployment: &str) -> Result<(f64,
     Ok(out)
 }
 
-/// A plain HTTP/1.0 GET, returning the body of a 200.
-pub async fn http_get(addr: SocketAddr, path: &str) -> Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream =
-        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
-            .await
-            .context("connect timed out")??;
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await?;
-    let mut text = String::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut text))
-        .await
-        .context("read timed out")??;
-    let (head, body) = text.split_once("\r\n\r\n").context("no HTTP head")?;
-    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-        bail!("GET {path}: {}", head.lines().next().unwrap_or_default());
-    }
-    Ok(body.to_string())
-}
+pub use weir_e2e::prometheus::http_get;
 
-/// A Prometheus server started by the test; killed on drop.
+/// A Prometheus server started by the test, its config and data in a temp dir; killed on
+/// drop.
 pub struct Prometheus {
-    /// Its HTTP address.
-    pub addr: SocketAddr,
-    child: Child,
-    config: PathBuf,
+    inner: weir_e2e::prometheus::Prometheus,
     _dir: TempDir,
 }
 
@@ -166,106 +141,23 @@ impl Prometheus {
     /// Starts Prometheus on `addr`, scraping `targets` every `interval`, and waits (30 s at
     /// most) until it is ready. Fails, never skips, when prometheus is not installed.
     pub async fn start(addr: SocketAddr, targets: &[SocketAddr], interval: &str) -> Result<Self> {
-        let which = std::process::Command::new("sh")
-            .args(["-c", "command -v prometheus"])
-            .output()?;
-        anyhow::ensure!(
-            which.status.success(),
-            "prometheus is not installed: scripts/install-deps.sh test installs Debian's package"
-        );
         let dir = TempDir::new("prometheus");
-        let config = dir.0.join("prometheus.yml");
-        let list: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-        std::fs::write(
-            &config,
-            format!(
-                "global: {{scrape_interval: {interval}, scrape_timeout: {interval}}}\nscrape_configs:\n- job_name: weir-gateway\n  static_configs:\n  - targets: [{}]\n",
-                list.join(", ")
-            ),
-        )?;
-        let child = Self::spawn(addr, &config, &dir.0)?;
-        let mut p = Self {
-            addr,
-            child,
-            config,
-            _dir: dir,
-        };
-        p.wait_ready().await?;
-        Ok(p)
+        let inner =
+            weir_e2e::prometheus::Prometheus::start(addr, &dir.0, targets, interval).await?;
+        Ok(Self { inner, _dir: dir })
     }
+}
 
-    fn spawn(addr: SocketAddr, config: &Path, dir: &Path) -> Result<Child> {
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("start prometheus")
+impl std::ops::Deref for Prometheus {
+    type Target = weir_e2e::prometheus::Prometheus;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
     }
+}
 
-    async fn wait_ready(&mut self) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        let mut last = String::new();
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("prometheus exited with {status} before it was ready ({last})");
-            }
-            match http_get(self.addr, "/-/ready").await {
-                Ok(_) => return Ok(()),
-                Err(e) => last = e.to_string(),
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!("prometheus on {} not ready within 30 s: {last}", self.addr);
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// Waits (30 s at most) until Prometheus has scraped every target once: its service
-    /// discovery hands targets to the scraper only every 5 s.
-    pub async fn wait_scraping(&self, targets: usize) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let body = http_get(self.addr, "/api/v1/query?query=up").await;
-            let up = body
-                .as_ref()
-                .ok()
-                .and_then(|b| serde_json::from_str::<Value>(b).ok())
-                .and_then(|v| v["data"]["result"].as_array().cloned())
-                .unwrap_or_default();
-            let scraped = up.iter().filter(|r| r["value"][1] == "1").count();
-            if scraped >= targets {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!("Prometheus scraped {scraped} of {targets} targets within 30 s: {body:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// The URL the Prometheus source reads.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Kills it (SIGKILL) and waits for it to exit.
-    pub async fn stop(&mut self) -> Result<()> {
-        self.child.start_kill()?;
-        self.child.wait().await?;
-        Ok(())
-    }
-
-    /// Starts it again on the same address, config and data.
-    pub async fn restart(&mut self) -> Result<()> {
-        let dir = self._dir.0.clone();
-        self.child = Self::spawn(self.addr, &self.config, &dir)?;
-        self.wait_ready().await
+impl std::ops::DerefMut for Prometheus {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.inner
     }
 }

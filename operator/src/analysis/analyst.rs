@@ -144,6 +144,11 @@ impl Analyst {
         let evidence = Evidence {
             at: now,
             window,
+            step_started: rollout
+                .status
+                .as_ref()
+                .and_then(|s| s.step_started_at.as_ref())
+                .map(|t| t.0),
             source: format!("{} {}", source.describe(), canary_query.target),
             canary: canary_figures,
             baseline: baseline_figures,

@@ -3,7 +3,8 @@
 //! | evidence                                       | verdict                      |
 //! |------------------------------------------------|------------------------------|
 //! | a source error or timeout                      | Error                        |
-//! | an empty result, NaN, a missing percentile     | Error                        |
+//! | the canary's empty result within one `window` after its step began | Inconclusive |
+//! | an empty result (later, or the baseline's), NaN, a missing percentile | Error |
 //! | fewer requests than `minRequests`              | Inconclusive                 |
 //! | success rate below `successRate.min`           | Fail                         |
 //! | a percentile above its `latency` bound         | Fail                         |
@@ -13,6 +14,12 @@
 //!
 //! When several apply, Fail wins over Error (a broken threshold is known even if another
 //! figure is missing), Error over Inconclusive, Inconclusive over Pass.
+//!
+//! A missing or empty metric is never a pass. Right after a step begins, though, the canary's
+//! first requests may not have been scraped yet (the TrafficMetrics API and Prometheus both
+//! scrape on an interval, and a windowed increase needs two scrapes): an empty result for the
+//! canary until one `window` has passed since `stepStartedAt` is Inconclusive (it counts
+//! neither way), and only after that an Error. A source that errors is an Error at once.
 
 use crate::analysis::{Evidence, QueryOutcome, SourceError, TrafficSample};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -40,7 +47,17 @@ pub fn judge(evidence: &Evidence, spec: &AnalysisSpec) -> AnalysisResult {
         ..AnalysisResult::default()
     };
     let min_requests = spec.min_requests() as f64;
-    let canary = usable(&evidence.canary, "the canary", &mut f);
+    let canary = match (&evidence.canary, young_step(evidence)) {
+        (Ok(None), Some(age)) => {
+            f.inconclusive.push(format!(
+                "no figures for the canary yet: its step began {} ago, less than the window \
+                 ({window}), and the source has not scraped its first requests",
+                format_duration(age)
+            ));
+            None
+        }
+        (figures, _) => usable(figures, "the canary", &mut f),
+    };
     let mut enough = false;
     if let Some(s) = canary {
         let requests = s.requests();
@@ -101,9 +118,10 @@ pub fn judge(evidence: &Evidence, spec: &AnalysisSpec) -> AnalysisResult {
             }
         }
     }
+    let young = young_step(evidence).is_some();
     for query in &spec.queries {
         let outcome = evidence.queries.iter().find(|q| q.name == query.name);
-        let value = query_rule(query, outcome, &mut f);
+        let value = query_rule(query, outcome, young, &mut f);
         result.queries.push(QueryValue {
             name: query.name.clone(),
             value,
@@ -130,6 +148,15 @@ pub fn judge(evidence: &Evidence, spec: &AnalysisSpec) -> AnalysisResult {
     result.verdict = Some(verdict);
     result.message = Some(message);
     result
+}
+
+/// How long ago the step began, when that is less than one window (never for a step that
+/// has not begun, nor one with no start recorded).
+fn young_step(evidence: &Evidence) -> Option<Duration> {
+    let started = evidence.step_started?;
+    let age = evidence.at.duration_since(started);
+    let age = Duration::try_from(age).ok()?;
+    (age < evidence.window).then_some(age)
 }
 
 /// The sample when it holds finite figures; otherwise records why not as an Error.
@@ -226,9 +253,12 @@ fn latency_rules(s: &TrafficSample, spec: &AnalysisSpec, f: &mut Findings) {
     }
 }
 
+/// A custom query's rule; `young`: the step began less than a window ago, so an empty
+/// result is Inconclusive rather than an Error.
 fn query_rule(
     query: &weir_crds::rollout::PromQuery,
     outcome: Option<&QueryOutcome>,
+    young: bool,
     f: &mut Findings,
 ) -> Option<f64> {
     let name = &query.name;
@@ -239,6 +269,12 @@ fn query_rule(
         }
         Some(Err(e)) => {
             f.errors.push(format!("query {name} failed: {e}"));
+            return None;
+        }
+        Some(Ok(None)) if young => {
+            f.inconclusive.push(format!(
+                "query {name} returned an empty result less than a window after the step began"
+            ));
             return None;
         }
         Some(Ok(None)) => {

@@ -19,10 +19,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-/// Linkerd-like latency buckets, in milliseconds.
-pub const LATENCY_BUCKETS_MS: [u64; 25] = [
-    1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000, 3000, 4000, 5000,
-    10000, 20000, 30000, 40000, 50000,
+/// The latency buckets' upper bounds, in microseconds: Linkerd's 1-2-3-4-5 series per decade
+/// (1 ms … 50 s), extended down to 50 µs so that a sub-millisecond backend's quantiles are not
+/// all read as "≤ 1 ms". Exposed in milliseconds (`le="0.05"` … `le="50000"`).
+pub const LATENCY_BUCKETS_US: [u64; 31] = [
+    50, 100, 200, 300, 400, 500, 1_000, 2_000, 3_000, 4_000, 5_000, 10_000, 20_000, 30_000, 40_000,
+    50_000, 100_000, 200_000, 300_000, 400_000, 500_000, 1_000_000, 2_000_000, 3_000_000,
+    4_000_000, 5_000_000, 10_000_000, 20_000_000, 30_000_000, 40_000_000, 50_000_000,
 ];
 
 /// The destination labels of an edge, fixed when the snapshot is built.
@@ -105,7 +108,7 @@ struct Series {
     src: Arc<SrcLabels>,
     requests: AtomicU64,
     /// Per bucket (not cumulative); the last one is beyond the largest bound.
-    buckets: [AtomicU64; LATENCY_BUCKETS_MS.len() + 1],
+    buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
     sum_micros: AtomicU64,
 }
 
@@ -196,8 +199,8 @@ impl Series {
     fn observe(&self, micros: u64) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.sum_micros.fetch_add(micros, Ordering::Relaxed);
-        // A latency of exactly `b` ms belongs to bucket `le=b`.
-        let i = LATENCY_BUCKETS_MS.partition_point(|b| b * 1000 < micros);
+        // A latency of exactly `b` µs belongs to bucket `le=b`.
+        let i = LATENCY_BUCKETS_US.partition_point(|b| *b < micros);
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -247,14 +250,14 @@ fn samples(sets: &[Arc<EdgeSet>]) -> Vec<Sample> {
         let mut rows: Vec<Sample> = series
             .iter()
             .map(|(k, s)| {
-                let mut buckets: Vec<(f64, u64)> = LATENCY_BUCKETS_MS
+                let mut buckets: Vec<(f64, u64)> = LATENCY_BUCKETS_US
                     .iter()
                     .zip(&s.buckets)
-                    .map(|(b, n)| (*b as f64, n.load(Ordering::Relaxed)))
+                    .map(|(b, n)| (*b as f64 / 1000.0, n.load(Ordering::Relaxed)))
                     .collect();
                 buckets.push((
                     f64::INFINITY,
-                    s.buckets[LATENCY_BUCKETS_MS.len()].load(Ordering::Relaxed),
+                    s.buckets[LATENCY_BUCKETS_US.len()].load(Ordering::Relaxed),
                 ));
                 Sample {
                     dst: set.labels.clone(),

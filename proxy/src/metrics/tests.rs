@@ -120,3 +120,34 @@ fn backend_counters_are_forgotten_with_their_backend() {
     m.forget_backend(&labels);
     assert!(!m.render().contains("backend=\"web-v1\""));
 }
+
+#[test]
+fn sub_millisecond_latencies_get_their_own_buckets() {
+    let m = Metrics::default();
+    let set = m.edges.create(dst("fast"));
+    let src = Arc::new(SrcLabels::unknown());
+    for micros in [40, 50, 150, 200, 200, 450, 999] {
+        set.record(&src, 200, true, Duration::from_micros(micros));
+    }
+    let text = m.render();
+    for (le, count) in [
+        ("0.05", 2),
+        ("0.1", 2),
+        ("0.2", 5),
+        ("0.3", 5),
+        ("0.5", 6),
+        ("1", 7),
+    ] {
+        let line = format!(
+            "dst_pod=\"fast\",src_namespace=\"unknown\",src_service_account=\"unknown\",src_pod=\"unknown\",status_code=\"200\",classification=\"success\",le=\"{le}\"}} {count}"
+        );
+        assert!(text.contains(&line), "le={le}: {count}\n{text}");
+    }
+}
+
+#[test]
+fn bucket_bounds_increase_from_50_microseconds_to_50_seconds() {
+    assert_eq!(LATENCY_BUCKETS_US.first(), Some(&50));
+    assert_eq!(LATENCY_BUCKETS_US.last(), Some(&50_000_000));
+    assert!(LATENCY_BUCKETS_US.windows(2).all(|w| w[0] < w[1]));
+}

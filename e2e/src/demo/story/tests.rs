@@ -12,6 +12,30 @@ fn the_rollout_parses_with_the_steps_the_story_needs() {
 }
 
 #[test]
+fn the_rollout_reads_prometheus_when_given_one() {
+    let addr: std::net::SocketAddr = "127.140.2.1:9090".parse().unwrap();
+    let r: Rollout = serde_yaml::from_str(&rollout_yaml_reading(Some(addr))).unwrap();
+    let strategy = r.spec.strategy.as_ref().unwrap();
+    let source = strategy.analysis.as_ref().unwrap().source.as_ref().unwrap();
+    assert_eq!(
+        source.prometheus.as_ref().unwrap().address,
+        "http://127.140.2.1:9090"
+    );
+    let default: Rollout = serde_yaml::from_str(&rollout_yaml()).unwrap();
+    assert!(
+        default
+            .spec
+            .strategy
+            .unwrap()
+            .analysis
+            .unwrap()
+            .source
+            .is_none(),
+        "the TrafficMetrics API is the default source"
+    );
+}
+
+#[test]
 fn a_revision_patch_sets_the_image_and_the_error_rate() {
     let p = revision_patch("v3", 0.2);
     let c = &p["spec"]["template"]["spec"]["containers"][0];

@@ -21,6 +21,7 @@ fn evidence(canary: Result<Option<TrafficSample>, SourceError>) -> Evidence {
     Evidence {
         at: Timestamp::from_second(1_000).unwrap(),
         window: Duration::from_secs(60),
+        step_started: None,
         source: "TrafficMetrics prod/deployments/foobar-v2".into(),
         canary,
         baseline: None,
@@ -377,4 +378,99 @@ fn an_inconclusive_canary_with_a_failing_query_fails() {
             "query q = 2 > max 1 over 3 requests (1m)".into()
         )
     );
+}
+
+/// Evidence `age_secs` into a step, with a 60 s window.
+fn at_step_age(canary: Result<Option<TrafficSample>, SourceError>, age_secs: i64) -> Evidence {
+    let mut e = evidence(canary);
+    e.step_started = Some(Timestamp::from_second(1_000 - age_secs).unwrap());
+    e
+}
+
+#[test]
+fn an_empty_canary_within_a_window_of_its_step_is_inconclusive_not_an_error() {
+    let r = judge(&at_step_age(Ok(None), 5), &spec());
+    assert_eq!(
+        verdict(&r),
+        (
+            Verdict::Inconclusive,
+            "no figures for the canary yet: its step began 5s ago, less than the window (1m), \
+             and the source has not scraped its first requests"
+                .into()
+        )
+    );
+    assert_eq!(r.requests, None, "no figures are invented");
+    // One second short of the window: still waiting for the first scrape.
+    let r = judge(&at_step_age(Ok(None), 59), &spec());
+    assert_eq!(r.verdict, Some(Verdict::Inconclusive));
+}
+
+#[test]
+fn an_empty_canary_a_window_or_more_after_its_step_is_an_error() {
+    for age in [60, 61, 3_600] {
+        let r = judge(&at_step_age(Ok(None), age), &spec());
+        assert_eq!(
+            verdict(&r),
+            (
+                Verdict::Error,
+                "no figures for the canary: the source returned an empty result".into()
+            ),
+            "{age}s into the step"
+        );
+    }
+}
+
+#[test]
+fn a_step_start_in_the_future_gives_no_grace() {
+    // A clock behind the recorded start is not a young step: the empty result is an Error.
+    let r = judge(&at_step_age(Ok(None), -5), &spec());
+    assert_eq!(r.verdict, Some(Verdict::Error));
+}
+
+#[test]
+fn a_source_error_in_a_young_step_is_still_an_error() {
+    let err = SourceError::Unavailable {
+        source_name: "TrafficMetrics".into(),
+        message: "503".into(),
+    };
+    let r = judge(&at_step_age(Err(err), 5), &spec());
+    assert_eq!(r.verdict, Some(Verdict::Error));
+}
+
+#[test]
+fn an_empty_baseline_in_a_young_step_is_still_an_error() {
+    // Stable has been serving all along: its empty result is not the canary's first scrape.
+    let mut s = spec();
+    s.baseline = Some(BaselineCheck {
+        max_success_rate_drop: 1.0,
+    });
+    let mut e = at_step_age(Ok(Some(sample(1000.0, 0.0, 10.0))), 5);
+    e.baseline = Some(Ok(None));
+    let r = judge(&e, &s);
+    assert_eq!(r.verdict, Some(Verdict::Error));
+}
+
+#[test]
+fn an_empty_custom_query_in_a_young_step_is_inconclusive() {
+    let mut s = spec();
+    s.queries = vec![PromQuery {
+        name: "errors".into(),
+        promql: "x".into(),
+        max: Some(0.5),
+        min: None,
+    }];
+    let mut e = at_step_age(Ok(Some(sample(412.0, 0.0, 10.0))), 5);
+    e.queries = vec![QueryOutcome {
+        name: "errors".into(),
+        value: Ok(None),
+    }];
+    assert_eq!(
+        verdict(&judge(&e, &s)),
+        (
+            Verdict::Inconclusive,
+            "query errors returned an empty result less than a window after the step began".into()
+        )
+    );
+    e.step_started = None;
+    assert_eq!(judge(&e, &s).verdict, Some(Verdict::Error));
 }
