@@ -29,7 +29,12 @@ pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary:
     // During a canary, Available speaks of stable; it must not keep claiming "all traffic".
     if p.available(stable) {
         let msg = format!("Stable revision {} is available", p.dname(stable));
-        p.set_condition(conditions::Type::Available, true, reasons::REVISION_AVAILABLE, &msg);
+        p.set_condition(
+            conditions::Type::Available,
+            true,
+            reasons::REVISION_AVAILABLE,
+            &msg,
+        );
     } else {
         let msg = p.waiting_message(stable);
         p.set_condition(
@@ -54,7 +59,11 @@ pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary:
     if retried {
         restart(p);
         let name = p.dname(canary);
-        p.event(false, reasons::RETRIED, format!("Retrying {name} from step 1"));
+        p.event(
+            false,
+            reasons::RETRIED,
+            format!("Retrying {name} from step 1"),
+        );
     }
     p.ensure_revision(canary, replicas);
     set_weight(p, stable, canary, current_weight(p));
