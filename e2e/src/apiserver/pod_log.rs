@@ -108,8 +108,12 @@ pub fn pick_container(pod: &Value, q: &LogQuery) -> Result<String, ApiError> {
         }
         return Ok(container);
     }
+    // As kubelet: a container waiting to restart shows the output of its last run; only
+    // one that never ran is "waiting to start".
+    let ran_before = status.is_some_and(|s| s["lastState"]["terminated"].is_object());
     let waiting = match status {
         None => Some("ContainerCreating"),
+        Some(_) if ran_before => None,
         Some(s) => s["state"]["waiting"].is_object().then(|| {
             s["state"]["waiting"]["reason"]
                 .as_str()
@@ -286,6 +290,15 @@ mod tests {
         assert_eq!(
             message(pick_container(&running, &q(Some("side"), true))),
             "previous terminated container \"side\" in pod \"web-1\" not found"
+        );
+        let backing_off = pod(json!([
+            {"name": "app", "state": {"waiting": {"reason": "CrashLoopBackOff"}}, "restartCount": 0,
+             "lastState": {"terminated": {"exitCode": 2}}}
+        ]));
+        assert_eq!(
+            pick_container(&backing_off, &q(Some("app"), false)).unwrap(),
+            "app",
+            "a container waiting to restart shows its last run's output"
         );
         let fresh = pod(json!(null));
         assert_eq!(

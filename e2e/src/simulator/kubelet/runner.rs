@@ -104,6 +104,12 @@ impl Reporter {
         });
     }
 
+    /// Records how the last run ended (`lastState.terminated`).
+    fn exited(&self, exit_code: i32) {
+        self.tx
+            .send_modify(|rt| rt.last_exit = Some((exit_code, now_secs())));
+    }
+
     fn restarted(&self) {
         self.tx.send_modify(|rt| rt.restart_count += 1);
     }
@@ -423,6 +429,7 @@ async fn run_binary(
         finish(readers, &run).await;
         tracing::info!(binary = name, exit, "pod process exited");
         // As kubelet does, a container waiting to be restarted says CrashLoopBackOff.
+        report.exited(exit);
         report.waiting(
             "CrashLoopBackOff",
             format!(

@@ -43,6 +43,8 @@ pub struct ContainerRuntime {
     pub state: RunState,
     /// How often it was restarted.
     pub restart_count: i32,
+    /// How its last run ended (exit code, when), shown as `lastState.terminated`.
+    pub last_exit: Option<(i32, Timestamp)>,
 }
 
 // === impl ContainerRuntime ===
@@ -56,6 +58,7 @@ impl ContainerRuntime {
                 message: String::new(),
             },
             restart_count: 0,
+            last_exit: None,
         }
     }
 
@@ -94,22 +97,7 @@ fn container_status(pod_uid: &str, c: &ContainerView<'_>) -> ContainerStatus {
         RunState::Terminated {
             exit_code,
             finished_at,
-        } => ContainerState {
-            terminated: Some(ContainerStateTerminated {
-                exit_code: *exit_code,
-                finished_at: Some(Time(*finished_at)),
-                reason: Some(
-                    if *exit_code == 0 {
-                        "Completed"
-                    } else {
-                        "Error"
-                    }
-                    .into(),
-                ),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
+        } => terminated(*exit_code, *finished_at),
     };
     let running = matches!(c.runtime.state, RunState::Running { .. });
     ContainerStatus {
@@ -121,6 +109,20 @@ fn container_status(pod_uid: &str, c: &ContainerView<'_>) -> ContainerStatus {
         started: Some(running),
         restart_count: c.runtime.restart_count,
         state: Some(state),
+        last_state: c.runtime.last_exit.map(|(code, at)| terminated(code, at)),
+        ..Default::default()
+    }
+}
+
+/// The state of a container that exited with `exit_code` at `finished_at`.
+fn terminated(exit_code: i32, finished_at: Timestamp) -> ContainerState {
+    ContainerState {
+        terminated: Some(ContainerStateTerminated {
+            exit_code,
+            finished_at: Some(Time(finished_at)),
+            reason: Some(if exit_code == 0 { "Completed" } else { "Error" }.into()),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -232,6 +234,7 @@ mod tests {
                 ready: true,
             },
             restart_count: 0,
+            last_exit: None,
         };
         let ip = Ipv4Addr::new(127, 1, 0, 3);
         let s = pod_status(None, "u", ip, now(), &[view(rt)], now());
@@ -253,6 +256,7 @@ mod tests {
                 message: "nope".into(),
             },
             restart_count: 0,
+            last_exit: None,
         };
         let s = pod_status(
             None,
@@ -291,6 +295,7 @@ mod tests {
                 ready: true,
             },
             restart_count: 0,
+            last_exit: None,
         };
         let ready = pod_status(Some(&first), "u", ip, now(), &[view(rt)], later);
         assert_eq!(
