@@ -296,6 +296,7 @@ impl Snapshot {
             })
         })?;
         let root_port = route.root.port_for(host.port);
+        let want = root_port.map(|p| p.port).or(host.port);
         let backend: &Arc<ServiceTarget> = match &route.split {
             Some(split) if split.applies_to(req) => {
                 let i = split.picker.pick(rng).ok_or_else(|| {
@@ -304,11 +305,15 @@ impl Snapshot {
                         split: split.name.clone(),
                     })
                 })?;
-                &split.backends[i].target
+                let chosen = &split.backends[i].target;
+                if chosen.serves(want) {
+                    chosen
+                } else {
+                    spill(split, want, rng).unwrap_or(chosen)
+                }
             }
             _ => &route.root,
         };
-        let want = root_port.map(|p| p.port).or(host.port);
         let (port_index, port) = backend
             .port_index_for(want)
             .map(|i| (i, &backend.ports[i]))
@@ -371,6 +376,29 @@ impl ServiceTarget {
         want.and_then(|w| self.ports.iter().position(|p| p.port == w))
             .or(if self.ports.is_empty() { None } else { Some(0) })
     }
+
+    /// Whether the port a request wants has a ready endpoint.
+    pub fn serves(&self, want: Option<u16>) -> bool {
+        self.port_index_for(want)
+            .is_some_and(|i| !self.ports[i].endpoints.is_empty())
+    }
+}
+
+/// The share of a split backend without ready endpoints (a canary whose ready pods the
+/// gateway has not seen yet) goes to the backends of the split that have them, in
+/// proportion to their weights; `None` when no backend with weight has any.
+fn spill<'s, R: Rng + ?Sized>(
+    split: &'s SplitRoute,
+    want: Option<u16>,
+    rng: &mut R,
+) -> Option<&'s Arc<ServiceTarget>> {
+    let live: Vec<&SplitBackendRoute> = split
+        .backends
+        .iter()
+        .filter(|b| b.weight_millis > 0 && b.target.serves(want))
+        .collect();
+    let picker = WeightedPicker::new(live.iter().map(|b| b.weight_millis));
+    picker.pick(rng).map(|j| &live[j].target)
 }
 
 #[cfg(test)]

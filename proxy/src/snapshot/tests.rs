@@ -204,3 +204,57 @@ fn the_backend_port_follows_the_root_port() {
         assert_eq!(d.port.endpoints[0].addr.port(), want, "{host}");
     }
 }
+
+#[test]
+fn a_split_backend_without_ready_endpoints_passes_its_share_to_the_others() {
+    let mut ix = index();
+    ix.apply(
+        Kind::TrafficSplit,
+        &mk_split(
+            "v1alpha4",
+            "prod",
+            "s",
+            "foobar",
+            &[
+                ("foobar-v1", json!(10)),
+                ("empty", json!(80)),
+                ("foobar-v2", json!(10)),
+            ],
+        ),
+    )
+    .unwrap();
+    let snap = ix.snapshot();
+    let key = parse_host("foobar", "prod").unwrap();
+    let headers = HeaderMap::new();
+    let req = RequestInfo {
+        method: "GET",
+        path: "/",
+        headers: &headers,
+    };
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut counts = BTreeMap::<String, u32>::new();
+    for _ in 0..10_000 {
+        let d = snap.decide(&key, "foobar", req, &mut rng).unwrap();
+        *counts.entry(d.backend.name.clone()).or_default() += 1;
+    }
+    // `empty`'s 80% goes to v1 and v2 in proportion to their weights (10:10).
+    assert_eq!(counts.get("empty"), None, "{counts:?}");
+    let v1 = f64::from(counts["foobar-v1"]) / 10_000.0;
+    assert!((0.47..0.53).contains(&v1), "{counts:?}");
+}
+
+#[test]
+fn a_split_whose_backends_all_lack_endpoints_is_a_503_naming_the_chosen_one() {
+    let mut ix = index();
+    ix.apply(
+        Kind::TrafficSplit,
+        &mk_split("v1alpha4", "prod", "s", "foobar", &[("empty", json!(1))]),
+    )
+    .unwrap();
+    let err = route(&ix.snapshot(), "foobar", &HeaderMap::new()).unwrap_err();
+    assert!(
+        err.body().contains("prod/empty has no ready endpoints"),
+        "{}",
+        err.body()
+    );
+}
