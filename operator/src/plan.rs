@@ -15,9 +15,11 @@
 mod adopt;
 mod canary;
 pub mod conditions;
+mod first;
 mod judge;
 pub mod pods;
 pub mod reasons;
+mod revisions;
 mod types;
 mod validate;
 
@@ -199,89 +201,6 @@ impl<'a> Planner<'a> {
             }
         }
         self.retire(settings);
-    }
-
-    /// The first revision has nothing to canary against: it takes all traffic once
-    /// available. Pods that are not available within `progressDeadline` of its
-    /// Deployment's creation make the Rollout Degraded, saying what the pods report.
-    fn first_revision(&mut self, settings: &Settings) {
-        let revision = self.revision_for_template(0);
-        let replicas = self.rollout.spec.replicas;
-        self.ensure_revision(revision, replicas);
-        self.desired_split = Some(vec![(self.sname(revision), 100)]);
-        self.status.weights = Some(StepWeights {
-            stable: 100,
-            canary: 0,
-        });
-        if self.available(revision) {
-            self.status.stable_revision = Some(revision);
-            self.status.stable_template_hash = Some(self.observed.template_hash.clone());
-            self.healthy(revision);
-            let name = self.dname(revision);
-            self.event(
-                false,
-                reasons::AVAILABLE,
-                format!("First revision {name} is available and takes all traffic"),
-            );
-        } else {
-            let msg = self.waiting_message(revision);
-            let created = self
-                .observed
-                .revisions
-                .get(&revision)
-                .and_then(|r| r.created_at);
-            match created.map(|at| after(at, settings.progress_deadline)) {
-                Some(deadline) if self.now >= deadline => {
-                    self.first_revision_stuck(revision, settings, &msg)
-                }
-                Some(deadline) => {
-                    self.wake_at(deadline);
-                    self.progressing(&msg);
-                }
-                None => self.progressing(&msg),
-            }
-        }
-    }
-
-    /// The first revision missed its deadline: Degraded, as Argo Rollouts does, with the
-    /// pods' own account of why (and one Warning Event when it happens).
-    fn first_revision_stuck(&mut self, revision: i64, settings: &Settings, waiting: &str) {
-        self.want_pods(revision);
-        let limit = weir_crds::duration::format_duration(settings.progress_deadline);
-        let msg = format!("No progress for {limit} (spec.progressDeadline): {waiting}");
-        let newly =
-            conditions::reason_of_any(&self.before.conditions, conditions::Type::Progressing)
-                != Some(reasons::PROGRESS_DEADLINE_EXCEEDED);
-        if newly {
-            self.event(true, reasons::PROGRESS_DEADLINE_EXCEEDED, msg.clone());
-        }
-        self.status.phase = Some(Phase::Degraded);
-        self.set_condition(
-            conditions::Type::Progressing,
-            false,
-            reasons::PROGRESS_DEADLINE_EXCEEDED,
-            &msg,
-        );
-        self.set_condition(
-            conditions::Type::Completed,
-            false,
-            reasons::PROGRESS_DEADLINE_EXCEEDED,
-            &msg,
-        );
-        conditions::remove(&mut self.status.conditions, conditions::Type::Paused);
-        self.status.message = Some(msg);
-    }
-
-    /// Asks the controller for what revision's pods report, unless it is already known.
-    fn want_pods(&mut self, revision: i64) {
-        let known = self
-            .observed
-            .revisions
-            .get(&revision)
-            .is_some_and(|r| r.pods.is_some());
-        if !known {
-            self.inspect_pods = Some(revision);
-        }
     }
 
     /// Starts, continues, supersedes or abandons the canary according to the template.
@@ -508,115 +427,6 @@ impl<'a> Planner<'a> {
             msg.push_str(pods);
         }
         msg
-    }
-
-    /// Ensures a revision built from `spec.template` runs with `replicas`.
-    fn ensure_revision(&mut self, revision: i64, replicas: i32) {
-        let current = self.observed.revisions.get(&revision);
-        let hash_ok = current.is_some_and(|r| r.template_hash == self.observed.template_hash);
-        if !hash_ok
-            || current.is_some_and(|r| r.replicas != replicas)
-            || !self.observed.services.contains(&revision)
-        {
-            self.ensure
-                .push(Action::EnsureRevision { revision, replicas });
-        }
-    }
-
-    /// Keeps a revision whose template is no longer in the spec running with `replicas`:
-    /// re-creates it (Deployment and Service) from its kept template when its Deployment
-    /// is gone, else scales it.
-    fn keep_revision(&mut self, revision: i64, replicas: i32) {
-        if !self.observed.revisions.contains_key(&revision) {
-            self.ensure
-                .push(Action::RestoreRevision { revision, replicas });
-        } else {
-            self.scale_revision(revision, replicas);
-        }
-    }
-
-    /// Scales an existing revision (one whose template is no longer in the spec).
-    fn scale_revision(&mut self, revision: i64, replicas: i32) {
-        if self
-            .observed
-            .revisions
-            .get(&revision)
-            .is_some_and(|r| r.replicas != replicas)
-        {
-            let action = Action::ScaleRevision { revision, replicas };
-            if replicas == 0 {
-                self.teardown.push(action);
-            } else {
-                self.ensure.push(action);
-            }
-        }
-    }
-
-    fn schedule_scale_down_now(&mut self) {
-        let delay = self
-            .rollout
-            .spec
-            .scale_down_delay()
-            .unwrap_or(Duration::from_secs(30));
-        self.status.scale_down_at = Some(Time(after(self.now, delay)));
-    }
-
-    /// Removes revisions that are neither stable nor canary: their Services at once (they
-    /// are out of the split), their Deployments at `scaleDownAt`.
-    fn retire(&mut self, settings: &Settings) {
-        let keep: BTreeSet<i64> = [self.status.stable_revision, self.status.canary_revision]
-            .into_iter()
-            .flatten()
-            .collect();
-        let in_split: BTreeSet<String> = self
-            .desired_split
-            .iter()
-            .flatten()
-            .map(|(svc, _)| svc.clone())
-            .collect();
-        let old_services: Vec<i64> = self
-            .observed
-            .services
-            .iter()
-            .copied()
-            .filter(|r| !keep.contains(r) && !in_split.contains(&self.sname(*r)))
-            .collect();
-        for revision in old_services {
-            self.teardown.push(Action::DeleteService { revision });
-        }
-        let old_deployments: Vec<i64> = self
-            .observed
-            .revisions
-            .keys()
-            .copied()
-            .filter(|r| !keep.contains(r))
-            .collect();
-        if old_deployments.is_empty() || self.status.stable_revision.is_none() {
-            self.status.scale_down_at = None;
-            return;
-        }
-        let at = match &self.status.scale_down_at {
-            Some(t) => t.0,
-            None => {
-                let at = after(self.now, settings.scale_down_delay);
-                self.status.scale_down_at = Some(Time(at));
-                at
-            }
-        };
-        if self.now >= at {
-            for revision in old_deployments {
-                let name = self.dname(revision);
-                self.event(
-                    false,
-                    reasons::REVISION_RETIRED,
-                    format!("Deleted the Deployment of retired revision {name}"),
-                );
-                self.teardown.push(Action::DeleteDeployment { revision });
-            }
-            self.status.scale_down_at = None;
-        } else {
-            self.wake_at(at);
-        }
     }
 
     fn finish(mut self) -> Plan {
