@@ -23,7 +23,7 @@ mod api_tap;
 mod measure;
 
 use anyhow::{Context as _, Result, bail};
-use api_tap::{ApiTap, Verdict};
+use api_tap::{ApiTap, RequestKind, Verdict, classify};
 use futures::{StreamExt, TryStreamExt, stream};
 use hyper::Method;
 use k8s_openapi::api::core::v1::Pod;
@@ -45,18 +45,6 @@ use weir_e2e::simulator::{Simulator, SimulatorOptions};
 use weir_operator::children::{GATEWAY_ADMIN_PORT, GATEWAY_NAME};
 
 const NS: &str = "default";
-/// Kinds the operator could LIST: a GET of a path ending in one is a LIST.
-const PLURALS: &[&str] = &[
-    "rollouts",
-    "deployments",
-    "services",
-    "trafficsplits",
-    "serviceaccounts",
-    "controllerrevisions",
-    "events",
-    "pods",
-    "leases",
-];
 /// Requests sent to the API server at once while creating or patching Rollouts.
 const PARALLEL: usize = 16;
 
@@ -235,22 +223,17 @@ async fn main() -> Result<()> {
         server.addr(),
         &logs.join("operator.kubeconfig"),
         Box::new(move |method: &Method, path: &str| {
-            let (path, query) = path.split_once('?').unwrap_or((path, ""));
-            if query
-                .split('&')
-                .any(|q| q == "watch=true" || q == "watch=1")
-            {
-                counted.watches.fetch_add(1, Ordering::Relaxed);
-            } else {
-                counted.calls.fetch_add(1, Ordering::Relaxed);
-                if *method != Method::GET {
-                    counted.writes.fetch_add(1, Ordering::Relaxed);
-                } else if path
-                    .rsplit('/')
-                    .next()
-                    .is_some_and(|l| PLURALS.contains(&l))
-                {
-                    counted.lists.fetch_add(1, Ordering::Relaxed);
+            match classify(method, path) {
+                RequestKind::Watch => {
+                    counted.watches.fetch_add(1, Ordering::Relaxed);
+                }
+                kind => {
+                    counted.calls.fetch_add(1, Ordering::Relaxed);
+                    if kind == RequestKind::Write {
+                        counted.writes.fetch_add(1, Ordering::Relaxed);
+                    } else if kind == RequestKind::List {
+                        counted.lists.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
             Verdict::Forward

@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
-use support::api_tap::{ApiTap, Verdict};
+use support::api_tap::{ApiTap, RequestKind, Verdict, classify};
 use support::binaries::binaries_dir;
 use support::eventually;
 use support::operator::{rollout_yaml, spawn_controller, start_with, wait_gone, wait_phase};
@@ -30,35 +30,12 @@ const RESYNC: Duration = Duration::from_secs(1);
 /// Every request the controller sent, as (method, path with query).
 type Log = Arc<Mutex<Vec<(Method, String)>>>;
 
-/// Kinds whose collection a GET of `…/<plural>` lists.
-const PLURALS: &[&str] = &[
-    "rollouts",
-    "deployments",
-    "services",
-    "trafficsplits",
-    "serviceaccounts",
-    "controllerrevisions",
-    "events",
-    "pods",
-];
-
 fn is_write(method: &Method) -> bool {
-    [Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(method)
+    classify(method, "") == RequestKind::Write
 }
 
-/// A GET of a collection that is not a watch.
 fn is_list(method: &Method, path_and_query: &str) -> bool {
-    let (path, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    *method == Method::GET
-        && !query
-            .split('&')
-            .any(|q| q == "watch=true" || q == "watch=1")
-        && path
-            .rsplit('/')
-            .next()
-            .is_some_and(|last| PLURALS.contains(&last))
+    classify(method, path_and_query) == RequestKind::List
 }
 
 /// A client that reaches the API server through a tap logging every request.

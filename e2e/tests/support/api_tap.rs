@@ -133,3 +133,53 @@ fn text(code: StatusCode, msg: &str) -> Response<Body> {
     *rsp.status_mut() = code;
     rsp
 }
+
+/// What one request to the API server is, for counting the requests a process sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    /// A watch (`watch=true`): a stream, not a request per reconcile.
+    Watch,
+    /// POST, PUT, PATCH or DELETE.
+    Write,
+    /// A GET of a collection that is not a watch.
+    List,
+    /// Anything else (a GET of one object, discovery).
+    Read,
+}
+
+/// Kinds whose collection a GET of `…/<plural>` lists.
+const PLURALS: &[&str] = &[
+    "rollouts",
+    "deployments",
+    "services",
+    "trafficsplits",
+    "serviceaccounts",
+    "controllerrevisions",
+    "events",
+    "pods",
+    "leases",
+];
+
+/// Classifies a request by its method and its path with query.
+pub fn classify(method: &Method, path_and_query: &str) -> RequestKind {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    if query
+        .split('&')
+        .any(|q| q == "watch=true" || q == "watch=1")
+    {
+        RequestKind::Watch
+    } else if [Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(method) {
+        RequestKind::Write
+    } else if *method == Method::GET
+        && path
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| PLURALS.contains(&last))
+    {
+        RequestKind::List
+    } else {
+        RequestKind::Read
+    }
+}
