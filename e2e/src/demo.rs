@@ -145,22 +145,6 @@ async fn update(demo: &DemoCluster, version: &str, error_rate: f64) -> Result<()
     Ok(())
 }
 
-/// Waits for Ctrl-C or SIGTERM.
-async fn terminated() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
-        }
-    }
-}
-
 /// Runs the whole story and says how it went; an `Err` is a demo that could not run at all.
 pub async fn run(opts: DemoOptions) -> Result<Summary> {
     let start = Instant::now();
@@ -287,7 +271,7 @@ pub async fn run(opts: DemoOptions) -> Result<Summary> {
         for c in commands(&kubeconfig, &demo.bin_dir) {
             println!("  {c}");
         }
-        terminated().await;
+        crate::terminated().await;
     }
     let _ = traffic.stop().await;
     stop_events.cancel();

@@ -10,3 +10,19 @@ pub mod loadgen;
 pub mod pod_logs;
 pub mod prometheus;
 pub mod simulator;
+
+/// Waits for Ctrl-C or SIGTERM (Ctrl-C alone when SIGTERM cannot be watched).
+pub async fn terminated() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}

@@ -165,37 +165,10 @@ async fn kubectl_describe_works_on_every_kind_served() {
     k.ok(&["rollout", "status", "deploy/web", "--timeout=60s"])
         .await
         .unwrap();
-    let pod = k
-        .ok(&[
-            "get",
-            "pods",
-            "-l",
-            "app=web",
-            "-o",
-            "jsonpath={.items[0].metadata.name}",
-        ])
-        .await
-        .unwrap();
-    let rs = k
-        .ok(&[
-            "get",
-            "rs",
-            "-l",
-            "app=web",
-            "-o",
-            "jsonpath={.items[0].metadata.name}",
-        ])
-        .await
-        .unwrap();
+    let pod = k.first_name("pods", "app=web").await.unwrap();
+    let rs = k.first_name("rs", "app=web").await.unwrap();
     let slice = k
-        .ok(&[
-            "get",
-            "endpointslices",
-            "-l",
-            "kubernetes.io/service-name=web",
-            "-o",
-            "jsonpath={.items[0].metadata.name}",
-        ])
+        .first_name("endpointslices", "kubernetes.io/service-name=web")
         .await
         .unwrap();
     let event = k

@@ -348,17 +348,7 @@ async fn kubectl_get_events_after_a_deployment_scales() {
     k.ok(&["scale", "deploy/web", "--replicas=1"])
         .await
         .unwrap();
-    let rs = k
-        .ok(&[
-            "get",
-            "rs",
-            "-l",
-            "app=web",
-            "-o",
-            "jsonpath={.items[0].metadata.name}",
-        ])
-        .await
-        .unwrap();
+    let rs = k.first_name("rs", "app=web").await.unwrap();
     // (reason, involved kind, source component, message part)
     let want: Vec<(&str, &str, &str, String)> = vec![
         (

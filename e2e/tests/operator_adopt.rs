@@ -207,6 +207,33 @@ async fn wait_healthy(rollouts: &Api<Rollout>, name: &str, revision: i64, secs: 
     .await
 }
 
+/// Updates Rollout `name` to v2 and waits until it is Healthy at revision 2; fails if an
+/// adopted pod (`uids`) was replaced before then, if a request of `traffic` (sent through
+/// the root Service `name`) failed, or if v2 never answered one.
+async fn deliver_v2(
+    rollouts: &Api<Rollout>,
+    name: &str,
+    kube: &Client,
+    uids: &BTreeSet<String>,
+    traffic: Traffic,
+) -> Result<()> {
+    rollouts
+        .patch(name, &PatchParams::default(), &Patch::Merge(&v2_patch()))
+        .await?;
+    wait_healthy(rollouts, name, 2, 120).await?;
+    ensure!(
+        v1_pods(kube).await? == *uids,
+        "an adopted pod was replaced before retirement"
+    );
+    let report = traffic.finish(&format!("through {name}")).await?;
+    ensure!(
+        report.by_version.contains_key("v2"),
+        "v2 never answered: {:?}",
+        report.by_version
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn common_form_adopts_foobar_with_no_failed_request_and_no_restart() -> Result<()> {
     let (cluster, client, uids) = setup("foobar", "foobar").await?;
@@ -235,24 +262,7 @@ async fn common_form_adopts_foobar_with_no_failed_request_and_no_restart() -> Re
         "an adopted pod was replaced during adoption"
     );
 
-    rollouts
-        .patch(
-            "foobar",
-            &PatchParams::default(),
-            &Patch::Merge(&v2_patch()),
-        )
-        .await?;
-    wait_healthy(&rollouts, "foobar", 2, 120).await?;
-    ensure!(
-        v1_pods(&kube).await? == uids,
-        "an adopted pod was replaced before retirement"
-    );
-    let report = traffic.finish("through foobar").await?;
-    ensure!(
-        report.by_version.contains_key("v2"),
-        "v2 never answered: {:?}",
-        report.by_version
-    );
+    deliver_v2(&rollouts, "foobar", &kube, &uids, traffic).await?;
     let seen = splits.lock().await.clone();
     let want = vec![
         b(&[("foobar-v1", 100)]),
@@ -299,20 +309,7 @@ async fn brief_form_adopts_deploy_v1_and_svc_v1_then_delivers_deploy_v2() -> Res
     })
     .await?;
     let traffic = Traffic::start(&client, root, "svc");
-    rollouts
-        .patch("svc", &PatchParams::default(), &Patch::Merge(&v2_patch()))
-        .await?;
-    wait_healthy(&rollouts, "svc", 2, 120).await?;
-    ensure!(
-        v1_pods(&kube).await? == uids,
-        "an adopted pod was replaced before retirement"
-    );
-    let report = traffic.finish("through svc").await?;
-    ensure!(
-        report.by_version.contains_key("v2"),
-        "v2 never answered: {:?}",
-        report.by_version
-    );
+    deliver_v2(&rollouts, "svc", &kube, &uids, traffic).await?;
     let deployments = Api::<Deployment>::namespaced(kube.clone(), "default");
     let names: Vec<String> = deployments
         .list(&ListParams::default())

@@ -53,27 +53,12 @@ struct Args {
     log_dir: Option<PathBuf>,
 }
 
-async fn terminated() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
-        }
-    }
-}
-
 /// Runs the simulator until SIGTERM or Ctrl-C, or until it fails.
 async fn simulate(client: kube::Client, opts: SimulatorOptions) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let mut sim = tokio::spawn(simulator::run(client, opts, stop.clone()));
     let done = tokio::select! {
-        () = terminated() => {
+        () = weir_e2e::terminated() => {
             tracing::info!("shutting down");
             stop.cancel();
             sim.await
@@ -135,7 +120,7 @@ async fn local_cluster(args: &Args) -> anyhow::Result<()> {
         server.kubeconfig_path().display()
     );
     let outcome = if args.no_simulator {
-        terminated().await;
+        weir_e2e::terminated().await;
         Ok(())
     } else {
         let client = server.client().await.context("building a client")?;

@@ -76,6 +76,19 @@ impl Kubectl {
         Ok(r.stdout)
     }
 
+    /// The name of the first `kind` object that `kubectl get -l selector` lists.
+    pub async fn first_name(&self, kind: &str, selector: &str) -> Result<String> {
+        self.ok(&[
+            "get",
+            kind,
+            "-l",
+            selector,
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ])
+        .await
+    }
+
     /// Runs `args`, which must fail, and returns stderr.
     pub async fn fails(&self, args: &[&str]) -> Result<String> {
         let r = self.run(args).await?;
