@@ -5,13 +5,13 @@
 //!
 //! ```text
 //! cargo build --release -p weir-operator --bin weir-operator && cargo build -p weir-proxy --bin weir-proxy
-//! cargo run --release -p weir-e2e --example operator_bench -- [--rollouts N] [--operator PATH] [--proxy-dir DIR]
+//! cargo run --release -p weir-e2e --example operator_bench -- [--rollouts N] [--operator PATH] [--proxy-dir DIR] [-- OPERATOR FLAGS]
 //! ```
 //!
 //! Phases: create N Rollouts at v1 and wait until every one is Healthy; change every
 //! template to v2 at once and wait until every canary has walked `setWeight 10, 30, 50`
 //! to its `pause: {}` (Paused, canary at 50%); then abort every one at once (the plugin's
-//! status patch) and poll the namespace gateway's `/config` until it sends all of each
+//! status patch) and poll the namespace gateway's `/splits` until it sends all of each
 //! Rollout's traffic to stable. Reported: the operator's peak RSS (VmHWM) and CPU seconds
 //! (utime+stime) from /proc, reconcile p50/p99 from its own histogram, its API requests
 //! per reconcile (counted at the tap; watches apart), and abort-to-stable p50/p99.
@@ -29,6 +29,8 @@ use hyper::Method;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{self, Store, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
 use measure::{Requests, Snapshot, http_get, percentile, proc_mb, quantile, snapshot};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -74,13 +76,19 @@ fn arg(name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
+/// The arguments after `--`, passed on to the operator (e.g. `--max-concurrent-reconciles 0`).
+fn operator_args() -> Vec<String> {
+    std::env::args().skip_while(|a| a != "--").skip(1).collect()
+}
+
 fn workspace_target() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
 }
 
-/// Waits (up to `secs`) until `done` holds for every Rollout; prints progress.
+/// Waits (up to `secs`) until `done` holds for every Rollout in `cache` (a watch, so that
+/// waiting does not load the API server with LISTs of every Rollout); prints progress.
 async fn wait_all(
-    rollouts: &Api<Rollout>,
+    cache: &Store<Rollout>,
     n: usize,
     secs: u64,
     what: &str,
@@ -89,8 +97,7 @@ async fn wait_all(
     let start = Instant::now();
     let mut last = usize::MAX;
     while start.elapsed() < Duration::from_secs(secs) {
-        let list = rollouts.list(&ListParams::default()).await?.items;
-        let ok = list.iter().filter(|r| done(r)).count();
+        let ok = cache.state().iter().filter(|r| done(r)).count();
         if ok != last {
             eprintln!(
                 "  {what}: {ok}/{n} after {:.1}s",
@@ -101,7 +108,7 @@ async fn wait_all(
         if ok >= n {
             return Ok(start.elapsed());
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     bail!("{what}: not every Rollout within {secs}s ({last}/{n})")
 }
@@ -131,23 +138,19 @@ async fn gateway_admin(client: &Client) -> Result<String> {
     bail!("no ready gateway pod within 120s")
 }
 
-/// For each route `ro-i` in the gateway's config: the canary's weight in thousandths.
-fn canary_weights(config: &Value) -> BTreeMap<String, u64> {
+/// For each Rollout `ro-i` in the gateway's `/splits`: the canary's weight in thousandths.
+fn canary_weights(splits: &Value) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
-    let Some(routes) = config["routes"][NS].as_object() else {
+    let Some(routes) = splits["splits"][NS].as_object() else {
         return out;
     };
     for (root, route) in routes {
-        // Every Service is a route; only the Rollouts' root Services carry a split.
-        if route["split"].is_null() {
-            continue;
-        }
         let stable = format!("{root}-v1");
-        let canary: u64 = route["split"]["backends"]
+        let canary: u64 = route["backends"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|b| b["target"]["name"].as_str() != Some(stable.as_str()))
+            .filter(|b| b["service"].as_str() != Some(stable.as_str()))
             .map(|b| b["weight_millis"].as_u64().unwrap_or(0))
             .sum();
         out.insert(root.clone(), canary);
@@ -159,7 +162,7 @@ fn print_phase(name: &str, wall: Duration, a: &Snapshot, b: &Snapshot) {
     let reconciles = b.reconciles - a.reconciles;
     let per = |x: u64, y: u64| (y - x) as f64 / reconciles.max(1.0);
     println!(
-        "| {name} | {:.1} | {:.1} | {reconciles:.0} | {:.2} / {:.2} | {:.2} ({:.2} writes, {:.3} lists) |",
+        "| {name} | {:.1} | {:.1} | {reconciles:.0} | {:.2} / {:.2} | {:.2} ({:.2} writes, {:.3} lists) | {:.1} |",
         wall.as_secs_f64(),
         b.cpu_secs - a.cpu_secs,
         quantile(a, b, 0.5) * 1000.0,
@@ -167,6 +170,7 @@ fn print_phase(name: &str, wall: Duration, a: &Snapshot, b: &Snapshot) {
         per(a.calls, b.calls),
         per(a.writes, b.writes),
         per(a.lists, b.lists),
+        b.rss_mb,
     );
 }
 
@@ -231,6 +235,14 @@ async fn main() -> Result<()> {
                     counted.calls.fetch_add(1, Ordering::Relaxed);
                     if kind == RequestKind::Write {
                         counted.writes.fetch_add(1, Ordering::Relaxed);
+                        if let Some(name) = measure::split_rollout(path) {
+                            counted
+                                .split_writes
+                                .lock()
+                                .entry(name)
+                                .or_default()
+                                .push(Instant::now());
+                        }
                     } else if kind == RequestKind::List {
                         counted.lists.fetch_add(1, Ordering::Relaxed);
                     }
@@ -246,6 +258,7 @@ async fn main() -> Result<()> {
     let admin = format!("127.0.0.1:{admin_port}");
     let mut child = tokio::process::Command::new(&operator)
         .args(["--metrics-addr", &admin, "--no-metrics-api"])
+        .args(operator_args())
         .args([
             "--gateway-image",
             "weir-proxy:bench",
@@ -264,19 +277,31 @@ async fn main() -> Result<()> {
         .with_context(|| format!("start {}", operator.display()))?;
     let pid = child.id().context("the operator's pid")?;
     let started = Instant::now();
-    // `/ready` would be the signal, but with --no-metrics-api it stays 503 here (reported
-    // in docs/benchmarks.md); the admin port answering /metrics is enough, since Rollouts
-    // created before the watches list are picked up by their first listing.
-    while let Err(e) = http_get(&admin, "/metrics").await {
+    // `/ready`: this replica leads and every watch has listed.
+    while let Err(e) = http_get(&admin, "/ready").await {
         if started.elapsed() > Duration::from_secs(60) {
             bail!(
-                "the operator's admin port did not answer in 60s ({e}); see {}",
+                "the operator was not ready in 60s ({e}); see {}",
                 logs.display()
             );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    eprintln!(
+        "operator ready after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), NS);
+    let (cache, cache_writer) = reflector::store();
+    tokio::spawn(
+        reflector(
+            cache_writer,
+            watcher(rollouts.clone(), watcher::Config::default()),
+        )
+        .default_backoff()
+        .applied_objects()
+        .for_each(|_| std::future::ready(())),
+    );
     let s0 = snapshot(pid, &admin, &requests).await?;
 
     stream::iter(0..n)
@@ -292,7 +317,7 @@ async fn main() -> Result<()> {
         .buffer_unordered(PARALLEL)
         .try_collect::<Vec<_>>()
         .await?;
-    let create_wall = wait_all(&rollouts, n, 1800, "Healthy at v1", |r| {
+    let create_wall = wait_all(&cache, n, 1800, "Healthy at v1", |r| {
         phase_of(r) == Some(Phase::Healthy)
     })
     .await?;
@@ -314,7 +339,7 @@ async fn main() -> Result<()> {
         .buffer_unordered(PARALLEL)
         .try_collect::<Vec<_>>()
         .await?;
-    let walk_wall = wait_all(&rollouts, n, 1800, "canary at 50%, paused", |r| {
+    let walk_wall = wait_all(&cache, n, 1800, "canary at 50%, paused", |r| {
         phase_of(r) == Some(Phase::Paused)
             && r.status.as_ref().and_then(|s| s.weights).map(|w| w.canary) == Some(50)
     })
@@ -324,7 +349,7 @@ async fn main() -> Result<()> {
     let gateway = gateway_admin(&client).await?;
     let start = Instant::now();
     loop {
-        let config: Value = serde_json::from_str(&http_get(&gateway, "/config").await?)?;
+        let config: Value = serde_json::from_str(&http_get(&gateway, "/splits").await?)?;
         let w = canary_weights(&config);
         if w.len() >= n && w.values().all(|c| *c == 50_000) {
             break;
@@ -341,17 +366,22 @@ async fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let config_bytes = http_get(&gateway, "/config").await?.len();
+    let splits_bytes = http_get(&gateway, "/splits").await?.len();
     let aborted_at: Arc<parking_lot::Mutex<BTreeMap<String, Instant>>> = Arc::default();
     let abort = json!({"status": {"abort": true}});
     let sent = aborted_at.clone();
+    let asked_at: Arc<parking_lot::Mutex<BTreeMap<String, Instant>>> = Arc::default();
+    let asked = asked_at.clone();
     let abort_task = tokio::spawn({
         let rollouts = rollouts.clone();
         async move {
             stream::iter(0..n)
                 .map(|i| {
                     let (rollouts, abort, sent) = (rollouts.clone(), abort.clone(), sent.clone());
+                    let asked = asked.clone();
                     async move {
                         let name = format!("ro-{i}");
+                        asked.lock().insert(name.clone(), Instant::now());
                         let p = Patch::Merge(&abort);
                         rollouts
                             .patch_status(&name, &PatchParams::default(), &p)
@@ -370,7 +400,7 @@ async fn main() -> Result<()> {
     let start = Instant::now();
     while to_stable.len() < n && start.elapsed() < Duration::from_secs(300) {
         let asked = Instant::now();
-        let config: Value = serde_json::from_str(&http_get(&gateway, "/config").await?)?;
+        let config: Value = serde_json::from_str(&http_get(&gateway, "/splits").await?)?;
         let seen = Instant::now();
         poll_secs.push(seen.duration_since(asked).as_secs_f64());
         let sent = aborted_at.lock().clone();
@@ -392,6 +422,31 @@ async fn main() -> Result<()> {
     let hwm = proc_mb(pid, "VmHWM")?;
     let rss = proc_mb(pid, "VmRSS")?;
 
+    // Where the time went: abort to the operator's first split write after it, and that write to
+    // the gateway's config showing it (which includes the probe's resolution).
+    let (mut to_write, mut write_to_seen) = (Vec::new(), Vec::new());
+    {
+        let sent = aborted_at.lock();
+        let asked = asked_at.lock();
+        let writes = requests.split_writes.lock();
+        for (root, secs) in &to_stable {
+            let first_after = |t0: &Instant| {
+                writes
+                    .get(root)
+                    .and_then(|ws| ws.iter().find(|w| *w >= t0).copied())
+            };
+            if let (Some(t0), Some(t_asked)) = (sent.get(root), asked.get(root))
+                && let Some(w) = first_after(t_asked)
+            {
+                // Counted, like the total, from the abort's acknowledgement (0 if before).
+                let a = w.saturating_duration_since(*t0).as_secs_f64();
+                to_write.push(a);
+                write_to_seen.push((secs - a).max(0.0));
+            }
+        }
+    }
+    to_write.sort_by(f64::total_cmp);
+    write_to_seen.sort_by(f64::total_cmp);
     let mut secs: Vec<f64> = to_stable.values().copied().collect();
     secs.sort_by(f64::total_cmp);
     poll_secs.sort_by(f64::total_cmp);
@@ -400,13 +455,14 @@ async fn main() -> Result<()> {
         operator.display()
     );
     println!(
-        "peak RSS (VmHWM) {hwm:.1} MB; RSS at the end {rss:.1} MB; CPU {:.1} s in all",
+        "peak RSS (VmHWM) {hwm:.1} MB; RSS before the first Rollout {:.1} MB, at the end {rss:.1} MB; CPU {:.1} s in all",
+        s0.rss_mb,
         s3.cpu_secs - s0.cpu_secs
     );
     println!(
-        "\n| phase | wall s | operator CPU s | reconciles | reconcile p50 / p99 ms | API requests per reconcile |"
+        "\n| phase | wall s | operator CPU s | reconciles | reconcile p50 / p99 ms | API requests per reconcile | RSS at the end, MB |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     print_phase("create, to Healthy", create_wall, &s0, &s1);
     print_phase("template change, walk to 50%", walk_wall, &s1, &s2);
     print_phase("abort, to stable at the gateway", abort_wall, &s2, &s3);
@@ -424,7 +480,14 @@ async fn main() -> Result<()> {
         secs.last().copied().unwrap_or(f64::NAN)
     );
     println!(
-        "gateway /config: {config_bytes} bytes, read in p50 {:.0} ms / max {:.0} ms (the resolution of the figure above)",
+        "  of which abort to the operator's split write: p50 {:.3} s, p99 {:.3} s; split write to seen at the gateway: p50 {:.3} s, p99 {:.3} s",
+        percentile(&to_write, 0.5),
+        percentile(&to_write, 0.99),
+        percentile(&write_to_seen, 0.5),
+        percentile(&write_to_seen, 0.99)
+    );
+    println!(
+        "gateway /splits: {splits_bytes} bytes (/config: {config_bytes}), read in p50 {:.0} ms / max {:.0} ms (the resolution of the figure above)",
         percentile(&poll_secs, 0.5) * 1000.0,
         poll_secs.last().copied().unwrap_or(0.0) * 1000.0
     );

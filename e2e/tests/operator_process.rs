@@ -71,6 +71,26 @@ async fn reconciles(addr: SocketAddr) -> Result<u64> {
         .with_context(|| format!("no reconcile count in {body}"))
 }
 
+/// The status line of the operator's `/ready` (e.g. `HTTP/1.0 200 OK`).
+async fn ready(addr: SocketAddr) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(b"GET /ready HTTP/1.0\r\n\r\n").await?;
+    let mut body = String::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut body)).await??;
+    Ok(body.lines().next().unwrap_or_default().to_string())
+}
+
+/// Waits until `/ready` at `addr` answers 200.
+async fn wait_ready(addr: SocketAddr, who: &str) -> Result<()> {
+    eventually(20, who, || async {
+        let status = ready(addr).await?;
+        seen(status.contains(" 200 "), "/ready", status)
+    })
+    .await
+    .map(drop)
+}
+
 async fn holder(client: &kube::Client) -> Result<String> {
     let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
     leases
@@ -249,6 +269,10 @@ async fn two_replicas_elect_one_leader_and_the_other_takes_over() -> Result<()> 
         0,
         "the follower writes nothing"
     );
+    // Without the metrics API, `/ready` means: this replica leads and its watches listed.
+    wait_ready(leader_addr, "the leader's /ready").await?;
+    let standby = ready(follower_addr).await?;
+    assert!(standby.contains(" 503 "), "the standby's /ready: {standby}");
 
     leader_child.start_kill()?;
     leader_child.wait().await?;
@@ -267,6 +291,7 @@ async fn two_replicas_elect_one_leader_and_the_other_takes_over() -> Result<()> 
     .await?;
     let count = reconciles(follower_addr).await?;
     ensure!(count > 0, "the new leader reconciled {count} times");
+    wait_ready(follower_addr, "the new leader's /ready").await?;
     Ok(())
 }
 

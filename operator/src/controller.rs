@@ -12,6 +12,7 @@ mod act;
 mod adopt;
 pub mod expect;
 mod observe;
+mod settle;
 pub mod stores;
 
 use crate::analysis::Analyst;
@@ -22,7 +23,7 @@ use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::api::{Patch, PatchParams};
 use kube::core::DeserializeGuard;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -50,6 +51,8 @@ pub struct Config {
     pub gateway_image: String,
     /// How often to look at a Rollout even when nothing changes.
     pub resync: Duration,
+    /// How many Rollouts are reconciled at once (0: no limit).
+    pub concurrency: u16,
 }
 
 /// What every reconcile shares.
@@ -190,21 +193,26 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         watcher(
             Api::<DeserializeGuard<Rollout>>::all(client.clone()),
             watcher::Config::default(),
-        ),
+        )
+        .modify(lean),
     )
     .default_backoff()
     .inspect(seen(&ctx, "Rollout", expect::self_owner))
     .applied_objects();
     let deployments = reflector(
         w.deployments,
-        watcher(Api::<Deployment>::all(client.clone()), owned.clone()),
+        watcher(Api::<Deployment>::all(client.clone()), owned.clone())
+            .modify(lean)
+            .inspect(index(&ctx, "Deployment")),
     )
     .default_backoff()
     .inspect(seen(&ctx, "Deployment", expect::child_owner))
     .touched_objects();
     let services = reflector(
         w.services,
-        watcher(Api::<Service>::all(client.clone()), owned.clone()),
+        watcher(Api::<Service>::all(client.clone()), owned.clone())
+            .modify(lean)
+            .inspect(index(&ctx, "Service")),
     )
     .default_backoff()
     .inspect(seen(&ctx, "Service", expect::child_owner))
@@ -214,7 +222,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         watcher(
             Api::<DynamicObject>::all_with(client.clone(), &split),
             owned.clone(),
-        ),
+        )
+        .modify(lean),
     )
     .default_backoff()
     .inspect(seen(&ctx, "TrafficSplit", expect::child_owner))
@@ -222,23 +231,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // No Rollout owns the gateway ServiceAccounts: a change wakes their namespace's Rollouts.
     let service_accounts = reflector(
         w.service_accounts,
-        watcher(Api::<ServiceAccount>::all(client), owned),
+        watcher(Api::<ServiceAccount>::all(client), owned).modify(lean),
     )
     .default_backoff()
     .inspect(seen(&ctx, "ServiceAccount", expect::child_owner))
     .touched_objects();
-    let ready = {
-        let ctx = ctx.clone();
-        async move {
-            if ctx.stores.wait_until_ready().await {
-                ctx.metrics
-                    .ready
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-                tracing::info!("watches are up");
-            }
-        }
-    };
-    let ready = tokio::spawn(ready);
     let gateway_watchers = ctx.stores.rollouts.clone();
     Controller::for_stream(rollouts, ctx.stores.rollouts.clone())
         .owns_stream(deployments)
@@ -254,6 +251,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                 .map(|r| ObjectRef::from_obj(r.as_ref()))
                 .collect::<Vec<_>>()
         })
+        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx.clone())
         .for_each(|result| async move {
@@ -262,10 +260,36 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             }
         })
         .await;
-    ready.abort();
     ctx.metrics
         .ready
         .store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Drops what no reconcile reads from an object before it is cached: `managedFields` (often
+/// larger than the object's spec) and kubectl's last-applied copy of the whole object.
+pub(crate) fn lean<K: kube::Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+/// The annotation where `kubectl apply` keeps the whole object it last applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// A stream hook that notes each Rollout's children before the store shows them (so that
+/// the index is never behind the store).
+fn index<K: kube::Resource>(
+    ctx: &Arc<Context>,
+    kind: &'static str,
+) -> impl Fn(&Result<watcher::Event<K>, watcher::Error>) + use<K> {
+    let ctx = ctx.clone();
+    move |event| {
+        if let Ok(event) = event {
+            ctx.stores.children.observe(kind, event);
+        }
+    }
 }
 
 /// A stream hook that ticks off the expectations each watch event satisfies.
@@ -278,6 +302,9 @@ fn seen<K: kube::Resource>(
     move |event| {
         if let Ok(event) = event {
             ctx.expectations.observe(kind, event, owner_of);
+            if matches!(event, watcher::Event::InitDone) {
+                ctx.stores.listed(kind, &ctx.metrics);
+            }
         }
     }
 }
@@ -295,14 +322,23 @@ async fn reconcile(
         ctx.metrics.reconciles.inc();
         let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &ns);
         let result = match &guard.0 {
-            Ok(rollout) => finalizer(&api, FINALIZER, Arc::new(rollout.clone()), |event| async {
-                match event {
-                    Finalizer::Apply(ro) => act::reconcile_apply(&ro, &ctx).await,
-                    Finalizer::Cleanup(ro) => act::cleanup(&ro, &ctx).await,
+            Ok(queued) => match settle::settled_rollout(queued, &ctx, &ns) {
+                None => Ok(settle::unsettled()),
+                Some(rollout)
+                    if rollout.meta().deletion_timestamp.is_none()
+                        && !rollout.finalizers().iter().any(|f| f == FINALIZER) =>
+                {
+                    settle::add_finalizer(&rollout, &api, &ctx, &ns).await
                 }
-            })
-            .await
-            .map_err(|e| Error::Finalizer(Box::new(e))),
+                Some(rollout) => finalizer(&api, FINALIZER, Arc::new(rollout), |event| async {
+                    match event {
+                        Finalizer::Apply(ro) => act::reconcile_apply(&ro, &ctx).await,
+                        Finalizer::Cleanup(ro) => act::cleanup(&ro, &ctx).await,
+                    }
+                })
+                .await
+                .map_err(|e| Error::Finalizer(Box::new(e))),
+            },
             Err(invalid) => unreadable(&guard, invalid, &api, &ctx).await,
         };
         ctx.metrics

@@ -1,4 +1,5 @@
-//! The admin listener: `/metrics`, `/ready`, `/live` and `/config`, apart from the data port.
+//! The admin listener: `/metrics`, `/ready`, `/live`, `/config` and `/splits`, apart from the
+//! data port.
 
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
@@ -66,6 +67,16 @@ impl Admin {
                     Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
                 }
             }
+            "/splits" => {
+                let snapshot = self.snapshots.borrow().clone();
+                let body = splits(&snapshot).to_string();
+                let mut rsp = text(StatusCode::OK, body);
+                rsp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("application/json"),
+                );
+                rsp
+            }
             other => text(
                 StatusCode::NOT_FOUND,
                 format!("no admin endpoint {other}\n"),
@@ -121,4 +132,38 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
         header::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     rsp
+}
+
+/// The weights in force, compactly: `{"generation": g, "splits": {namespace: {root: {"split":
+/// name, "backends": [{"service", "weight_millis", "ready_endpoints"}]}}}}`, for every route
+/// with a TrafficSplit. A small answer to poll where `/config` (every endpoint and policy) is
+/// megabytes.
+pub fn splits(snapshot: &Snapshot) -> serde_json::Value {
+    let mut namespaces = serde_json::Map::new();
+    for (namespace, routes) in &snapshot.routes {
+        let mut roots = serde_json::Map::new();
+        for (root, route) in routes {
+            let Some(split) = &route.split else { continue };
+            let backends: Vec<serde_json::Value> = split
+                .backends
+                .iter()
+                .map(|b| {
+                    let ready: usize = b.target.ports.iter().map(|p| p.endpoints.len()).sum();
+                    serde_json::json!({
+                        "service": b.target.name,
+                        "weight_millis": b.weight_millis,
+                        "ready_endpoints": ready,
+                    })
+                })
+                .collect();
+            roots.insert(
+                root.clone(),
+                serde_json::json!({"split": split.name, "backends": backends}),
+            );
+        }
+        if !roots.is_empty() {
+            namespaces.insert(namespace.clone(), serde_json::Value::Object(roots));
+        }
+    }
+    serde_json::json!({"generation": snapshot.generation, "splits": namespaces})
 }

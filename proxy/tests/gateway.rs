@@ -220,6 +220,24 @@ async fn metrics_carry_edge_labels_and_counts() {
     assert_eq!(status, 200);
     let json: serde_json::Value = serde_json::from_str(&config).unwrap();
     assert_eq!(json["routes"]["test"]["foobar"]["split"]["name"], "s");
+    // `/splits` is the same split, compactly: its backends' weights and ready endpoints.
+    let (status, splits) = admin_get(&proxy, "/splits").await;
+    assert_eq!(status, 200);
+    let splits: serde_json::Value = serde_json::from_str(&splits).unwrap();
+    let foobar = &splits["splits"]["test"]["foobar"];
+    assert_eq!(foobar["split"], "s", "{splits}");
+    assert_eq!(foobar["backends"][0]["service"], "foobar-v1", "{splits}");
+    assert_eq!(
+        foobar["backends"][0]["weight_millis"],
+        json["routes"]["test"]["foobar"]["split"]["backends"][0]["weight_millis"],
+        "{splits}"
+    );
+    assert_eq!(foobar["backends"][0]["ready_endpoints"], 1, "{splits}");
+    assert_eq!(splits["generation"], json["generation"], "{splits}");
+    assert!(
+        splits["splits"]["test"].get("foobar-v1").is_none(),
+        "{splits}"
+    );
 }
 
 #[tokio::test]

@@ -20,6 +20,15 @@ pub(crate) struct Requests {
     pub(crate) writes: AtomicU64,
     /// LISTs (a GET of a collection that is not a watch).
     pub(crate) lists: AtomicU64,
+    /// When the operator wrote each Rollout's TrafficSplit, seen at the tap.
+    pub(crate) split_writes: parking_lot::Mutex<std::collections::HashMap<String, Vec<Instant>>>,
+}
+
+/// The Rollout whose TrafficSplit (`<rollout>-rollout`) a request path writes, if any.
+pub(crate) fn split_rollout(path: &str) -> Option<String> {
+    let rest = path.split_once("/trafficsplits/")?.1;
+    let name = rest.split(['/', '?']).next()?;
+    name.strip_suffix("-rollout").map(str::to_string)
 }
 
 /// What one phase cost the operator.
@@ -37,6 +46,8 @@ pub(crate) struct Snapshot {
     pub(crate) writes: u64,
     /// [`Requests::lists`] so far.
     pub(crate) lists: u64,
+    /// The operator's resident memory (VmRSS) when it was taken, in MB.
+    pub(crate) rss_mb: f64,
     /// When it was taken.
     pub(crate) at: Option<Instant>,
 }
@@ -90,6 +101,7 @@ pub(crate) async fn snapshot(pid: u32, admin: &str, requests: &Requests) -> Resu
         calls: requests.calls.load(Ordering::Relaxed),
         writes: requests.writes.load(Ordering::Relaxed),
         lists: requests.lists.load(Ordering::Relaxed),
+        rss_mb: proc_mb(pid, "VmRSS")?,
         at: Some(Instant::now()),
         ..Snapshot::default()
     };

@@ -100,6 +100,9 @@ struct Args {
     /// Reconcile every Rollout at least this often (seconds).
     #[arg(long, default_value_t = 300)]
     resync_seconds: u64,
+    /// How many Rollouts are reconciled at once; the others wait their turn (0: no limit).
+    #[arg(long, default_value_t = 16)]
+    max_concurrent_reconciles: u16,
 }
 
 #[tokio::main]
@@ -198,6 +201,7 @@ async fn main() -> anyhow::Result<()> {
         gateway: !args.no_gateway,
         gateway_image: args.gateway_image.clone(),
         resync: Duration::from_secs(args.resync_seconds),
+        concurrency: args.max_concurrent_reconciles,
     };
     let ctx = Arc::new(Context::new(
         client.clone(),

@@ -18,21 +18,9 @@ use serde_json::{Map, Value, json};
 use std::time::Duration;
 use weir_crds::Rollout;
 
-/// How soon a Rollout whose writes the caches have not shown yet is looked at again.
-const UNSETTLED_RETRY: Duration = Duration::from_millis(100);
-
-/// Observes, plans and acts for a Rollout that exists.
-pub async fn reconcile_apply(cached: &Rollout, ctx: &Context) -> Result<Action, Error> {
-    let ns = cached.namespace().ok_or(Error::NoNamespace)?;
-    // Plan only from caches that show every write this Rollout made: a cache that has
-    // not seen the last status write would repeat its decisions (and Events).
-    if !ctx
-        .expectations
-        .settled(&ns, &cached.name_any(), tokio::time::Instant::now())
-    {
-        return Ok(Action::requeue(UNSETTLED_RETRY));
-    }
-    let rollout = cached;
+/// Observes, plans and acts for a Rollout that exists and carries the finalizer.
+pub async fn reconcile_apply(rollout: &Rollout, ctx: &Context) -> Result<Action, Error> {
+    let ns = rollout.namespace().ok_or(Error::NoNamespace)?;
     if ctx.config.gateway {
         ensure_gateway(ctx, &ns).await?;
     }

@@ -8,8 +8,12 @@ use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use kube::api::{ApiResource, DynamicObject};
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
+use parking_lot::Mutex;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use weir_crds::Rollout;
 
 /// Read handles on the watch caches the controller keeps.
@@ -25,7 +29,26 @@ pub struct Stores {
     pub splits: Store<DynamicObject>,
     /// ServiceAccounts labelled `app.kubernetes.io/managed-by: weir` (the gateways').
     pub service_accounts: Store<ServiceAccount>,
+    /// The names of each Rollout's cached Deployments and Services.
+    pub children: Arc<ChildNames>,
+    /// The kinds whose watch has had its first full listing.
+    listed: Arc<Mutex<std::collections::HashSet<&'static str>>>,
 }
+
+/// How many kinds the controller watches: Rollouts, Deployments, Services, TrafficSplits
+/// and ServiceAccounts.
+const WATCHED_KINDS: usize = 5;
+
+/// Which cached objects of a kind carry a Rollout's label, so that a reconcile finds its
+/// own children without scanning every cached object (a scan per reconcile grows with the
+/// square of the number of Rollouts). Fed by the same watch events as the stores. Entries
+/// are a superset: a name is dropped when its object is deleted, and a lookup checks each
+/// name against the store (an object may since have lost the label).
+#[derive(Default)]
+pub struct ChildNames(Mutex<HashMap<ChildKey, BTreeSet<String>>>);
+
+/// (kind, namespace, Rollout).
+type ChildKey = (&'static str, String, String);
 
 /// The write halves of [`Stores`], handed to the reflectors once.
 pub struct Writers {
@@ -55,6 +78,8 @@ pub fn new() -> (Stores, Writers) {
         services: services.as_reader(),
         splits: splits.as_reader(),
         service_accounts: service_accounts.as_reader(),
+        children: Arc::default(),
+        listed: Arc::default(),
     };
     let writers = Writers {
         rollouts,
@@ -74,25 +99,26 @@ fn belongs_to(labels: &std::collections::BTreeMap<String, String>, rollout: &str
 // === impl Stores ===
 
 impl Stores {
-    /// Waits until every store holds its first full listing.
-    pub async fn wait_until_ready(&self) -> bool {
-        self.rollouts.wait_until_ready().await.is_ok()
-            && self.deployments.wait_until_ready().await.is_ok()
-            && self.services.wait_until_ready().await.is_ok()
-            && self.splits.wait_until_ready().await.is_ok()
-            && self.service_accounts.wait_until_ready().await.is_ok()
+    /// Notes that the watch of `kind` has its first full listing; once all five have, the
+    /// operator is ready (`/ready`). Counted from the watch events rather than awaited with
+    /// `Store::wait_until_ready`: that future keeps only one waker, and the Controller
+    /// waits on the Rollout store's, so a second waiter may never be woken.
+    pub fn listed(&self, kind: &'static str, metrics: &crate::metrics::Metrics) {
+        let mut listed = self.listed.lock();
+        listed.insert(kind);
+        if listed.len() == WATCHED_KINDS && !metrics.ready.swap(true, Ordering::Relaxed) {
+            tracing::info!("watches are up");
+        }
     }
 
     /// The Deployments of Rollout `name` in `ns`.
     pub fn rollout_deployments(&self, ns: &str, name: &str) -> Vec<Arc<Deployment>> {
-        self.deployments
-            .state_filter(|d| d.namespace().as_deref() == Some(ns) && belongs_to(d.labels(), name))
+        self.children.of(DEPLOYMENT, ns, name, &self.deployments)
     }
 
     /// The Services of Rollout `name` in `ns`.
     pub fn rollout_services(&self, ns: &str, name: &str) -> Vec<Arc<Service>> {
-        self.services
-            .state_filter(|s| s.namespace().as_deref() == Some(ns) && belongs_to(s.labels(), name))
+        self.children.of(SERVICE, ns, name, &self.services)
     }
 
     /// The Service `name` in `ns`, if Weir manages it.
@@ -146,5 +172,132 @@ impl Stores {
                     && r.meta().deletion_timestamp.is_none()
             })
             .len()
+    }
+}
+
+/// The kind names the child index keeps.
+const DEPLOYMENT: &str = "Deployment";
+const SERVICE: &str = "Service";
+
+// === impl ChildNames ===
+
+impl ChildNames {
+    /// Notes what one watch event of `kind` shows (kinds other than Deployment and Service
+    /// are not indexed).
+    pub fn observe<K: Resource>(&self, kind: &'static str, event: &watcher::Event<K>) {
+        let kind = match kind {
+            DEPLOYMENT => DEPLOYMENT,
+            SERVICE => SERVICE,
+            _ => return,
+        };
+        let (obj, deleted) = match event {
+            watcher::Event::Apply(o) | watcher::Event::InitApply(o) => (o, false),
+            watcher::Event::Delete(o) => (o, true),
+            watcher::Event::Init | watcher::Event::InitDone => return,
+        };
+        let (Some(ns), Some(rollout)) = (obj.namespace(), obj.labels().get(ROLLOUT_LABEL)) else {
+            return;
+        };
+        let key = (kind, ns, rollout.clone());
+        let mut map = self.0.lock();
+        if deleted {
+            if let Some(names) = map.get_mut(&key) {
+                names.remove(&obj.name_any());
+                if names.is_empty() {
+                    map.remove(&key);
+                }
+            }
+        } else {
+            map.entry(key).or_default().insert(obj.name_any());
+        }
+    }
+
+    /// The objects in `store` that carry Rollout `rollout`'s label in `ns`.
+    fn of<K>(&self, kind: &'static str, ns: &str, rollout: &str, store: &Store<K>) -> Vec<Arc<K>>
+    where
+        K: Resource + Clone + 'static,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    {
+        let key = (kind, ns.to_string(), rollout.to_string());
+        let names: Vec<String> = self
+            .0
+            .lock()
+            .get(&key)
+            .map(|names| names.iter().cloned().collect())
+            .unwrap_or_default();
+        names
+            .iter()
+            .filter_map(|name| store.get(&ObjectRef::new(name).within(ns)))
+            .filter(|obj| belongs_to(obj.labels(), rollout))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::api::ObjectMeta;
+
+    fn deployment(name: &str, rollout: &str) -> Deployment {
+        Deployment {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("default".into()),
+                labels: Some(
+                    [
+                        (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+                        (ROLLOUT_LABEL.to_string(), rollout.to_string()),
+                    ]
+                    .into(),
+                ),
+                ..ObjectMeta::default()
+            },
+            ..Deployment::default()
+        }
+    }
+
+    fn names(found: Vec<Arc<Deployment>>) -> Vec<String> {
+        let mut names: Vec<String> = found.iter().map(|d| d.name_any()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_rollouts_children_are_found_by_label_and_forgotten_when_deleted() {
+        let index = ChildNames::default();
+        let mut writer: Writer<Deployment> = Writer::default();
+        let store = writer.as_reader();
+        let mut feed = |event: watcher::Event<Deployment>| {
+            index.observe(DEPLOYMENT, &event);
+            writer.apply_watcher_event(&event);
+        };
+        feed(watcher::Event::Init);
+        feed(watcher::Event::InitApply(deployment("a-v1", "a")));
+        feed(watcher::Event::InitDone);
+        feed(watcher::Event::Apply(deployment("a-v2", "a")));
+        feed(watcher::Event::Apply(deployment("b-v1", "b")));
+        let of = |rollout: &str| names(index.of(DEPLOYMENT, "default", rollout, &store));
+        assert_eq!(of("a"), ["a-v1", "a-v2"]);
+        assert_eq!(of("b"), ["b-v1"]);
+        assert!(index.of(DEPLOYMENT, "other", "a", &store).is_empty());
+        // A child relabelled to another Rollout moves with its label.
+        feed(watcher::Event::Apply(deployment("a-v2", "b")));
+        assert_eq!(of("a"), ["a-v1"]);
+        assert_eq!(of("b"), ["a-v2", "b-v1"]);
+        feed(watcher::Event::Delete(deployment("a-v1", "a")));
+        assert!(of("a").is_empty());
+        // Kinds the index does not keep leave it unchanged.
+        index.observe(
+            "TrafficSplit",
+            &watcher::Event::Apply(deployment("c-v1", "c")),
+        );
+        assert!(
+            index
+                .0
+                .lock()
+                .keys()
+                .all(|(kind, _, _)| *kind == DEPLOYMENT)
+        );
+        assert!(of("c").is_empty());
     }
 }

@@ -4,7 +4,7 @@
 //! Nothing here touches a socket or the clock; the [`Binder`] only hands out (and keeps)
 //! state by key, so that balancer, breaker, budget and metric state survive a rebuild.
 
-use super::objects::{PodInfo, ServiceInfo, TargetPort};
+use super::objects::{PodInfo, ServiceInfo, SliceInfo, TargetPort};
 use super::{Key, Kind, Objects};
 use crate::metrics::{BackendLabels, DstLabels};
 use crate::pick::WeightedPicker;
@@ -43,11 +43,23 @@ pub(super) fn compile(objects: &Objects, registry: &mut Registry) -> Snapshot {
     let metas = endpoint_metas(objects);
     let policies = service_policies(objects, &mut warnings);
 
+    // Each Service's EndpointSlices, grouped once: a scan of every slice per Service made
+    // a compile grow with the square of the number of Services.
+    let mut slices_of: HashMap<(&str, &str), Vec<&SliceInfo>> = HashMap::new();
+    for ((ns, _), slice) in &objects.slices {
+        slices_of
+            .entry((ns.as_str(), slice.service.as_str()))
+            .or_default()
+            .push(slice);
+    }
     let mut bases: HashMap<Key, BaseTarget> = HashMap::new();
     for (key, svc) in &objects.services {
+        let slices = slices_of
+            .get(&(key.0.as_str(), key.1.as_str()))
+            .map_or(&[][..], Vec::as_slice);
         bases.insert(
             key.clone(),
-            base_target(objects, key, svc, &metas, &mut binder),
+            base_target(objects, slices, key, svc, &metas, &mut binder),
         );
     }
     let missing = |(ns, name): &Key| BaseTarget {
@@ -338,24 +350,19 @@ fn endpoint_metas(objects: &Objects) -> HashMap<Key, Arc<EndpointMeta>> {
 
 fn base_target(
     objects: &Objects,
+    slices: &[&SliceInfo],
     (ns, name): &Key,
     svc: &ServiceInfo,
     metas: &HashMap<Key, Arc<EndpointMeta>>,
     binder: &mut Binder<'_>,
 ) -> BaseTarget {
-    let slices: Vec<_> = objects
-        .slices
-        .iter()
-        .filter(|((slice_ns, _), s)| slice_ns == ns && s.service == *name)
-        .map(|(_, s)| s)
-        .collect();
     let unknown = Arc::new(EndpointMeta::default());
     let ports = svc
         .ports
         .iter()
         .map(|port| {
             let mut endpoints: BTreeMap<SocketAddr, Arc<EndpointMeta>> = BTreeMap::new();
-            for slice in &slices {
+            for slice in slices {
                 for e in slice.endpoints.iter().filter(|e| e.ready) {
                     let pod_key = e.pod.as_ref().map(|p| (ns.clone(), p.clone()));
                     let pod: Option<&PodInfo> = pod_key.as_ref().and_then(|k| objects.pods.get(k));

@@ -10,7 +10,9 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// The verbs the source uses on every kind of [`Kind::ALL`]: a watcher lists, then watches.
@@ -88,6 +90,8 @@ pub async fn run(
     drop(tx);
 
     let mut state = Synced::default();
+    // The earliest moment of the next compile: twice the last compile's cost after it ended.
+    let mut not_before = Instant::now();
     loop {
         let first = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
@@ -96,19 +100,40 @@ pub async fn run(
         let Some(first) = first else { return Ok(()) };
         let was_ready = state.ready();
         let mut changed = state.handle(&mut publisher, first);
-        // Coalesce a burst of events into one snapshot.
-        for _ in 0..1024 {
-            match rx.try_recv() {
-                Ok(event) => changed |= state.handle(&mut publisher, event),
-                Err(_) => break,
+        // Coalesce a burst of events into one snapshot, and hold the compile back until
+        // `not_before`, taking every event that comes meanwhile: a compile rebuilds every
+        // route, so under a stream of changes compiling takes at most a third of a core.
+        loop {
+            for _ in 0..1024 {
+                match rx.try_recv() {
+                    Ok(event) => changed |= state.handle(&mut publisher, event),
+                    Err(_) => break,
+                }
+            }
+            if Instant::now() >= not_before {
+                break;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep_until(not_before) => break,
+                next = rx.recv() => match next {
+                    Some(event) => changed |= state.handle(&mut publisher, event),
+                    None => return Ok(()),
+                },
             }
         }
         let ready = state.ready();
         if ready && (changed || !was_ready) {
+            let started = Instant::now();
             publisher.publish();
+            let cost = started.elapsed();
+            not_before = Instant::now() + (cost * 2).min(MAX_HOLD);
         }
     }
 }
+
+/// The longest a compile is held back after the previous one.
+const MAX_HOLD: Duration = Duration::from_millis(500);
 
 /// What a watcher task reports.
 enum Watched {
