@@ -10,6 +10,7 @@
 
 mod act;
 mod adopt;
+pub mod events;
 pub mod expect;
 mod observe;
 mod settle;
@@ -25,7 +26,6 @@ use kube::api::{Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::{ObjectRef, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -60,7 +60,7 @@ pub struct Context {
     /// The Kubernetes client.
     pub client: Client,
     /// Records `events.k8s.io` Events.
-    pub recorder: Recorder,
+    pub recorder: events::EventRecorder,
     /// The operator's metrics.
     pub metrics: Arc<Metrics>,
     /// Measures and judges the canaries.
@@ -154,13 +154,9 @@ impl Context {
         config: Config,
         instance: Option<String>,
     ) -> Self {
-        let reporter = Reporter {
-            controller: FIELD_MANAGER.into(),
-            instance,
-        };
         let (stores, writers) = stores::new();
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: events::EventRecorder::new(client.clone(), FIELD_MANAGER, instance),
             client,
             metrics,
             analyst,
