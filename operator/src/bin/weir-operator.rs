@@ -101,7 +101,9 @@ struct Args {
     #[arg(long, default_value_t = 300)]
     resync_seconds: u64,
     /// How many Rollouts are reconciled at once; the others wait their turn (0: no limit).
-    #[arg(long, default_value_t = 16)]
+    /// Fewer costs less memory and shorter reconciles; more lets 1,000 simultaneous aborts
+    /// reach their split writes sooner (docs/benchmarks.md).
+    #[arg(long, default_value_t = 64)]
     max_concurrent_reconciles: u16,
 }
 
