@@ -58,13 +58,21 @@ fn spawn_operator_with(
         .context("start weir-operator")
 }
 
-/// `weir_operator_reconciles_total` from the operator's `/metrics`.
-async fn reconciles(addr: SocketAddr) -> Result<u64> {
+/// The whole HTTP/1.0 answer (status line, headers, body) to `GET path` on the admin port.
+async fn admin_get(addr: SocketAddr, path: &str) -> Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").await?;
-    let mut body = String::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut body)).await??;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .await?;
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut answer)).await??;
+    Ok(answer)
+}
+
+/// `weir_operator_reconciles_total` from the operator's `/metrics`.
+async fn reconciles(addr: SocketAddr) -> Result<u64> {
+    let body = admin_get(addr, "/metrics").await?;
     body.lines()
         .find(|l| l.starts_with("weir_operator_reconciles_total "))
         .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
@@ -73,12 +81,8 @@ async fn reconciles(addr: SocketAddr) -> Result<u64> {
 
 /// The status line of the operator's `/ready` (e.g. `HTTP/1.0 200 OK`).
 async fn ready(addr: SocketAddr) -> Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.write_all(b"GET /ready HTTP/1.0\r\n\r\n").await?;
-    let mut body = String::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut body)).await??;
-    Ok(body.lines().next().unwrap_or_default().to_string())
+    let answer = admin_get(addr, "/ready").await?;
+    Ok(answer.lines().next().unwrap_or_default().to_string())
 }
 
 /// Waits until `/ready` at `addr` answers 200.

@@ -34,14 +34,7 @@ impl Admin {
             return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into());
         }
         match req.uri().path() {
-            "/metrics" => {
-                let mut rsp = text(StatusCode::OK, self.metrics.render());
-                rsp.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    header::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
-                );
-                rsp
-            }
+            "/metrics" => typed(self.metrics.render(), crate::metrics::CONTENT_TYPE),
             "/live" => text(StatusCode::OK, "live\n".into()),
             "/ready" => {
                 if self.snapshots.borrow().is_ready() {
@@ -56,26 +49,13 @@ impl Admin {
             "/config" => {
                 let snapshot = self.snapshots.borrow().clone();
                 match serde_json::to_string_pretty(&*snapshot) {
-                    Ok(json) => {
-                        let mut rsp = text(StatusCode::OK, json);
-                        rsp.headers_mut().insert(
-                            header::CONTENT_TYPE,
-                            header::HeaderValue::from_static("application/json"),
-                        );
-                        rsp
-                    }
+                    Ok(json) => typed(json, JSON),
                     Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
                 }
             }
             "/splits" => {
                 let snapshot = self.snapshots.borrow().clone();
-                let body = splits(&snapshot).to_string();
-                let mut rsp = text(StatusCode::OK, body);
-                rsp.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    header::HeaderValue::from_static("application/json"),
-                );
-                rsp
+                typed(splits(&snapshot).to_string(), JSON)
             }
             other => text(
                 StatusCode::NOT_FOUND,
@@ -122,6 +102,19 @@ impl Admin {
         tracker.close();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), tracker.wait()).await;
     }
+}
+
+/// The content type of `/config` and `/splits`.
+const JSON: &str = "application/json";
+
+/// A 200 answer of `content_type`.
+fn typed(body: String, content_type: &'static str) -> Response<Full<Bytes>> {
+    let mut rsp = text(StatusCode::OK, body);
+    rsp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    rsp
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
