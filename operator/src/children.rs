@@ -187,6 +187,16 @@ pub fn controller_revision(
     })
 }
 
+/// Whether writing revision `newest` may leave more than [`HISTORY_LIMIT`] ControllerRevisions,
+/// so that they must be listed and pruned. Revision numbers are distinct and positive, and a
+/// new one is above every revision whose Deployment exists, so while the newest is at most
+/// the limit, so are (nearly always) all the others: the controller then skips the LIST. The
+/// exception, a kept ControllerRevision above the newest because its Deployment was deleted,
+/// is pruned at the first revision written above the limit.
+pub fn history_may_overflow(newest: i64) -> bool {
+    usize::try_from(newest).map_or(true, |n| n > HISTORY_LIMIT)
+}
+
 /// The revisions whose ControllerRevisions go: all but the newest [`HISTORY_LIMIT`], never one in `keep`.
 pub fn history_to_prune(revisions: &[i64], keep: &[i64]) -> Vec<i64> {
     let mut old: Vec<i64> = revisions

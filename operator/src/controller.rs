@@ -12,6 +12,7 @@ mod act;
 mod adopt;
 pub mod events;
 pub mod expect;
+mod lean;
 mod observe;
 mod settle;
 pub mod stores;
@@ -190,7 +191,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             Api::<DeserializeGuard<Rollout>>::all(client.clone()),
             watcher::Config::default(),
         )
-        .modify(lean),
+        .modify(lean::object),
     )
     .default_backoff()
     .inspect(seen(&ctx, "Rollout", expect::self_owner))
@@ -198,7 +199,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let deployments = reflector(
         w.deployments,
         watcher(Api::<Deployment>::all(client.clone()), owned.clone())
-            .modify(lean)
+            .modify(lean::deployment)
             .inspect(index(&ctx, "Deployment")),
     )
     .default_backoff()
@@ -207,7 +208,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let services = reflector(
         w.services,
         watcher(Api::<Service>::all(client.clone()), owned.clone())
-            .modify(lean)
+            .modify(lean::service)
             .inspect(index(&ctx, "Service")),
     )
     .default_backoff()
@@ -219,7 +220,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             Api::<DynamicObject>::all_with(client.clone(), &split),
             owned.clone(),
         )
-        .modify(lean),
+        .modify(lean::object),
     )
     .default_backoff()
     .inspect(seen(&ctx, "TrafficSplit", expect::child_owner))
@@ -227,7 +228,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // No Rollout owns the gateway ServiceAccounts: a change wakes their namespace's Rollouts.
     let service_accounts = reflector(
         w.service_accounts,
-        watcher(Api::<ServiceAccount>::all(client), owned).modify(lean),
+        watcher(Api::<ServiceAccount>::all(client), owned).modify(lean::object),
     )
     .default_backoff()
     .inspect(seen(&ctx, "ServiceAccount", expect::child_owner))
@@ -260,19 +261,6 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .ready
         .store(false, std::sync::atomic::Ordering::Relaxed);
 }
-
-/// Drops what no reconcile reads from an object before it is cached: `managedFields` (often
-/// larger than the object's spec) and kubectl's last-applied copy of the whole object.
-pub(crate) fn lean<K: kube::Resource>(object: &mut K) {
-    let meta = object.meta_mut();
-    meta.managed_fields = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
-}
-
-/// The annotation where `kubectl apply` keeps the whole object it last applied.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// A stream hook that notes each Rollout's children before the store shows them (so that
 /// the index is never behind the store).
@@ -366,9 +354,7 @@ async fn unreadable(
         action: "Read".into(),
         secondary: None,
     };
-    if let Err(err) = ctx.recorder.publish(&event, &guard.object_ref(&())).await {
-        tracing::warn!(error = %err, "could not record an Event");
-    }
+    ctx.recorder.record(event, guard.object_ref(&()));
     let finalizers = guard.finalizers();
     if guard.meta().deletion_timestamp.is_some() && finalizers.iter().any(|f| f == FINALIZER) {
         let kept: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();

@@ -125,7 +125,7 @@ pub fn enforce_schema(
     old: Option<&Value>,
     fv: FieldValidation,
 ) -> Result<Vec<String>, ApiError> {
-    let Some(schema) = def.schema.as_deref() else {
+    let Some(schema) = def.schema.as_ref() else {
         return Ok(vec![]);
     };
     let name = obj["metadata"]["name"]

@@ -6,26 +6,34 @@ use kube::core::cel::{CompiledSchema, Validator, compile_schema};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+use std::sync::Arc;
 
 thread_local! {
     static VALIDATOR: Validator = Validator::new();
-    /// Compiled rules per schema (by content hash), so rules compile once per worker thread.
-    static COMPILED: RefCell<HashMap<u64, std::rc::Rc<CompiledSchema>>> = RefCell::new(HashMap::new());
+    /// Compiled rules per schema, so rules compile once per worker thread. Keyed by the
+    /// schema's address, with the schema itself kept so that no other schema takes that
+    /// address while it is cached (hashing the schema's text on every write cost more than
+    /// evaluating the rules).
+    static COMPILED: RefCell<HashMap<usize, Compiled>> = RefCell::new(HashMap::new());
 }
 
-fn compiled(schema: &Value) -> std::rc::Rc<CompiledSchema> {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    schema.to_string().hash(&mut h);
-    let key = h.finish();
+/// A schema and its compiled rules (`None`: the schema has no rule).
+type Compiled = (Arc<Value>, Option<Rc<CompiledSchema>>);
+
+fn compiled(schema: &Arc<Value>) -> Option<Rc<CompiledSchema>> {
+    let key = Arc::as_ptr(schema) as usize;
     COMPILED.with(|c| {
         let mut map = c.borrow_mut();
+        if let Some((_, program)) = map.get(&key) {
+            return program.clone();
+        }
         if map.len() > 256 {
             map.clear();
         }
-        map.entry(key)
-            .or_insert_with(|| std::rc::Rc::new(compile_schema(schema)))
-            .clone()
+        let program = has_rules(schema).then(|| Rc::new(compile_schema(schema)));
+        map.insert(key, (schema.clone(), program.clone()));
+        program
     })
 }
 
@@ -54,11 +62,10 @@ fn value_at<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
 }
 
 /// Evaluates the CEL rules of `schema` on `obj` (and `old`, for transition rules).
-pub fn check(schema: &Value, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
-    if !has_rules(schema) {
+pub fn check(schema: &Arc<Value>, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
+    let Some(program) = compiled(schema) else {
         return vec![];
-    }
-    let program = compiled(schema);
+    };
     let result = VALIDATOR.with(|v| v.validate_compiled(&program, obj, old));
     match result {
         Ok(()) => vec![],
@@ -90,12 +97,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn schema() -> Value {
-        json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+    fn schema() -> Arc<Value> {
+        Arc::new(
+            json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
             "steps": {"type": "array", "items": {"type": "object",
                 "properties": {"setWeight": {"type": "integer"}, "pause": {"type": "object"}},
                 "x-kubernetes-validations": [{"rule": "has(self.setWeight) != has(self.pause)",
-                                              "message": "set exactly one of setWeight or pause"}]}}}}}})
+                                              "message": "set exactly one of setWeight or pause"}]}}}}}}),
+        )
     }
 
     #[test]
@@ -111,5 +120,18 @@ mod tests {
         let good = json!({"spec": {"steps": [{"setWeight": 1}, {"pause": {}}]}});
         assert!(check(&schema(), &good, None).is_empty());
         assert!(!has_rules(&json!({"type": "object"})));
+        assert!(check(&Arc::new(json!({"type": "object"})), &bad, None).is_empty());
+    }
+
+    #[test]
+    fn each_schema_is_checked_by_its_own_rules() {
+        let bad = json!({"spec": {"steps": [{"setWeight": 1, "pause": {}}]}});
+        let strict = schema();
+        assert_eq!(check(&strict, &bad, None).len(), 1);
+        drop(strict);
+        // A CRD update: a new schema without the rule.
+        let lax = Arc::new(json!({"type": "object"}));
+        assert!(check(&lax, &bad, None).is_empty());
+        assert_eq!(check(&schema(), &bad, None).len(), 1);
     }
 }

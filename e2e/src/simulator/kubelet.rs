@@ -175,10 +175,36 @@ impl Kubelet {
         self.done.retain(|(uid, _)| known.contains(uid.as_str()));
         self.events.retain(|(uid, _)| known.contains(uid.as_str()));
         for pod in mine {
+            if self.unchanged(pod) {
+                continue;
+            }
             if let Err(error) = self.sync_pod(pod).instrument(span("pod", &**pod)).await {
                 tracing::warn!(%error, pod = ?pod.metadata.name, "kubelet sync failed");
             }
         }
+    }
+
+    /// Whether `pod` is as it was when last found in sync: the same resourceVersion and the
+    /// same container states. Such a pod needs nothing, and costs one comparison per pass.
+    fn unchanged(&self, pod: &Pod) -> bool {
+        let Some(rt) = pod
+            .metadata
+            .uid
+            .as_deref()
+            .and_then(|uid| self.pods.get(uid))
+        else {
+            return false;
+        };
+        let Some((rv, states)) = &rt.in_sync else {
+            return false;
+        };
+        pod.metadata.resource_version.as_deref() == Some(rv.as_str())
+            && rt.containers.len() == states.len()
+            && rt
+                .containers
+                .iter()
+                .zip(states)
+                .all(|(c, s)| *c.state.borrow() == *s)
     }
 
     async fn sync_pod(&mut self, pod: &Pod) -> Result<(), kube::Error> {

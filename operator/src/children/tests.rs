@@ -153,6 +153,35 @@ fn history_keeps_the_newest_ten_and_never_stable_or_canary() {
     assert!(history_to_prune(&[1, 2, 3], &[3]).is_empty());
 }
 
+proptest::proptest! {
+    /// The LIST before pruning is skipped only when pruning could not find anything: with
+    /// every revision at most the newest, and the newest within the limit, nothing goes.
+    #[test]
+    fn history_is_listed_whenever_something_could_be_pruned(
+        newest in 1i64..40,
+        gaps in proptest::collection::btree_set(1i64..40, 0..4),
+        keep in proptest::collection::vec(1i64..40, 0..3),
+    ) {
+        // Revisions up to the newest, a few of them gone (or reused and so never written).
+        let mut all: Vec<i64> = (1..newest).filter(|r| !gaps.contains(r)).collect();
+        all.push(newest);
+        if !history_may_overflow(newest) {
+            proptest::prop_assert!(history_to_prune(&all, &keep).is_empty());
+        }
+    }
+}
+
+#[test]
+fn history_is_listed_past_the_limit_only() {
+    assert!(!history_may_overflow(1));
+    assert!(!history_may_overflow(10));
+    assert!(history_may_overflow(11));
+    assert!(
+        history_may_overflow(-1),
+        "a nonsense revision is listed, not trusted"
+    );
+}
+
 #[test]
 fn a_gateway_differs_only_in_what_weir_sets() {
     let want = gateway_deployment("default", "weir-proxy:1");

@@ -66,7 +66,8 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
     let splits: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), ns, &split_resource());
     let revisions: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), ns);
-    let mut prune_history = false;
+    // The newest revision written, whose history may need pruning.
+    let mut written_revision = None;
     let adoption = p.status.adoption.as_ref();
     let dname = |revision: i64| deployment_name_with(&name, adoption, revision);
     let sname = |revision: i64| service_name_with(&name, adoption, revision);
@@ -130,7 +131,7 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
                 )?;
                 expect_version(ctx, ns, &name, "Deployment", &deployment);
                 expect_version(ctx, ns, &name, "Service", &service);
-                prune_history = true;
+                written_revision = Some(*revision);
             }
             PlanAction::RestoreRevision { revision, replicas } => {
                 let rev = revision_name(&name, *revision);
@@ -204,7 +205,7 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
             | PlanAction::RepointService { .. } => adopt::act(rollout, ctx, ns, action).await?,
         }
     }
-    if prune_history {
+    if written_revision.is_some_and(children::history_may_overflow) {
         prune(&revisions, rollout, p).await?;
     }
     let reference = rollout.object_ref(&());
@@ -221,9 +222,7 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
             secondary: None,
         };
         tracing::info!(reason = e.reason, message = %e.message, "event");
-        if let Err(err) = ctx.recorder.publish(&event, &reference).await {
-            tracing::warn!(error = %err, "could not record an Event");
-        }
+        ctx.recorder.record(event, reference.clone());
     }
     write_status(rollout, ctx, ns, p).await
 }
@@ -453,9 +452,7 @@ pub async fn cleanup(rollout: &Rollout, ctx: &Context) -> Result<Action, Error> 
         action: "Cleanup".into(),
         secondary: None,
     };
-    if let Err(err) = ctx.recorder.publish(&event, &reference).await {
-        tracing::warn!(error = %err, "could not record an Event");
-    }
+    ctx.recorder.record(event, reference);
     Ok(Action::await_change())
 }
 

@@ -3,6 +3,11 @@
 //! object) bumps that Event's `series` instead of making a new one. Unlike `Recorder`, it
 //! keeps per series only its name, count and last time, not the whole Event: at 1,000
 //! Rollouts the `Recorder`'s cache was about a third of the operator's heap.
+//!
+//! Like client-go's event broadcaster, [`EventRecorder::record`] queues the Event and returns
+//! at once: a reconcile never waits for its Events to be written. A few workers write them,
+//! each object's Events in the order they were recorded (an object's Events always go to the
+//! same worker). A full queue drops the Event with a warning in the log, as client-go does.
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::{Event as K8sEvent, EventSeries};
@@ -13,19 +18,35 @@ use kube::runtime::events::{Event, EventType};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::mpsc;
 
 /// How long a recorded Event takes repeats into its series.
 const SERIES_TTL: SignedDuration = SignedDuration::from_mins(6);
 /// How often expired series are dropped.
 const PRUNE_EVERY: SignedDuration = SignedDuration::from_secs(30);
+/// How many workers write queued Events.
+const WORKERS: usize = 4;
+/// How many Events each worker's queue holds (client-go's broadcaster holds 1,000 in all).
+const QUEUE: usize = 256;
 
 /// Publishes Events as one controller instance, folding repeats into series.
 pub struct EventRecorder {
+    writer: Arc<Writer>,
+    /// The workers' queues, made when the first Event is recorded (inside the runtime).
+    queues: OnceLock<Vec<mpsc::Sender<Queued>>>,
+}
+
+/// What the workers share: the client and the series seen.
+struct Writer {
     client: kube::Client,
     controller: String,
     instance: String,
     state: Mutex<State>,
 }
+
+/// An Event waiting for a worker.
+type Queued = (Event, ObjectReference);
 
 #[derive(Default)]
 struct State {
@@ -46,20 +67,72 @@ struct Series {
 impl EventRecorder {
     /// A recorder reporting as `controller` from `instance` (the controller's name if none).
     pub fn new(client: kube::Client, controller: &str, instance: Option<String>) -> Self {
-        Self {
+        let writer = Writer {
             client,
             controller: controller.to_string(),
             instance: instance.unwrap_or_else(|| controller.to_string()),
             state: Mutex::default(),
+        };
+        Self {
+            writer: Arc::new(writer),
+            queues: OnceLock::new(),
         }
     }
 
-    /// Records `event` about `regarding`: a new Event, or the next count of its series.
-    pub async fn publish(
-        &self,
-        event: &Event,
-        regarding: &ObjectReference,
-    ) -> Result<(), kube::Error> {
+    /// Queues `event` about `regarding` for a worker to write, and returns at once. The
+    /// Event is dropped, with a warning, when its worker's queue is full or there is no
+    /// runtime to run the workers in.
+    pub fn record(&self, event: Event, regarding: ObjectReference) {
+        let Some(queues) = self.queues() else {
+            tracing::warn!(reason = %event.reason, "no runtime to write Events in; dropped");
+            return;
+        };
+        let queue = &queues[worker_of(&regarding)];
+        if let Err(error) = queue.try_send((event, regarding)) {
+            tracing::warn!(%error, "the Event queue is full; the Event is dropped");
+        }
+    }
+
+    /// The workers' queues, starting the workers on first use.
+    fn queues(&self) -> Option<&Vec<mpsc::Sender<Queued>>> {
+        if let Some(queues) = self.queues.get() {
+            return Some(queues);
+        }
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        Some(self.queues.get_or_init(|| {
+            (0..WORKERS)
+                .map(|_| {
+                    let (tx, rx) = mpsc::channel(QUEUE);
+                    runtime.spawn(work(self.writer.clone(), rx));
+                    tx
+                })
+                .collect()
+        }))
+    }
+}
+
+/// A worker: writes its queue's Events in order until the recorder is dropped.
+async fn work(writer: Arc<Writer>, mut queue: mpsc::Receiver<Queued>) {
+    while let Some((event, regarding)) = queue.recv().await {
+        if let Err(error) = writer.publish(&event, &regarding).await {
+            tracing::warn!(%error, reason = %event.reason, "could not record an Event");
+        }
+    }
+}
+
+/// The worker that writes the Events about `regarding` (always the same one, so that an
+/// object's Events keep their order).
+fn worker_of(regarding: &ObjectReference) -> usize {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&regarding.namespace, &regarding.name, &regarding.uid).hash(&mut h);
+    usize::try_from(h.finish() % WORKERS as u64).unwrap_or(0)
+}
+
+// === impl Writer ===
+
+impl Writer {
+    /// Writes `event` about `regarding`: a new Event, or the next count of its series.
+    async fn publish(&self, event: &Event, regarding: &ObjectReference) -> Result<(), kube::Error> {
         let now = Timestamp::now();
         let key = series_key(event, regarding);
         let namespace = regarding.namespace.as_deref().unwrap_or("default");
@@ -191,6 +264,16 @@ mod tests {
             uid: Some(format!("uid-{name}")),
             ..ObjectReference::default()
         }
+    }
+
+    #[test]
+    fn an_objects_events_always_go_to_the_same_worker_and_objects_spread_over_all() {
+        let first = worker_of(&rollout("a"));
+        assert!((0..3).all(|_| worker_of(&rollout("a")) == first));
+        let used: std::collections::BTreeSet<usize> = (0..64)
+            .map(|i| worker_of(&rollout(&format!("r{i}"))))
+            .collect();
+        assert_eq!(used, (0..WORKERS).collect());
     }
 
     #[test]

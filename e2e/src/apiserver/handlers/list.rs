@@ -8,6 +8,7 @@ use crate::apiserver::error::ApiError;
 use crate::apiserver::ops;
 use crate::apiserver::server::{Body, json_response};
 use crate::apiserver::table;
+use crate::apiserver::watch::Presented;
 use hyper::Response;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -145,32 +146,6 @@ pub fn list_objects(shared: &Shared, call: &Call) -> Result<(Vec<Value>, u64), A
         .filter(|o| ls.matches(o) && fs.matches(o))
         .collect();
     Ok((items, rv))
-}
-
-/// An object serialised with the served `apiVersion` and `kind`, without cloning it. Items of
-/// built-in lists carry no `apiVersion` and `kind`, as the real server's typed lists do;
-/// custom resources (unstructured upstream) keep them.
-struct Presented<'a> {
-    obj: &'a Value,
-    type_meta: Option<(&'a str, &'a str)>,
-}
-
-impl serde::Serialize for Presented<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let Some(m) = self.obj.as_object() else {
-            return self.obj.serialize(s);
-        };
-        let mut map = s.serialize_map(None)?;
-        if let Some((api_version, kind)) = self.type_meta {
-            map.serialize_entry("apiVersion", api_version)?;
-            map.serialize_entry("kind", kind)?;
-        }
-        for (k, v) in m.iter().filter(|(k, _)| *k != "apiVersion" && *k != "kind") {
-            map.serialize_entry(k, v)?;
-        }
-        map.end()
-    }
 }
 
 #[derive(serde::Serialize)]
