@@ -10,6 +10,7 @@
 
 mod act;
 mod adopt;
+pub mod cached;
 pub mod events;
 pub mod expect;
 mod lean;
@@ -20,7 +21,6 @@ pub mod stores;
 use crate::analysis::Analyst;
 use crate::metrics::{ErrorLabels, Metrics};
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::api::{Patch, PatchParams};
@@ -198,9 +198,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     .applied_objects();
     let deployments = reflector(
         w.deployments,
-        watcher(Api::<Deployment>::all(client.clone()), owned.clone())
-            .modify(lean::deployment)
-            .inspect(index(&ctx, "Deployment")),
+        watcher(
+            Api::<cached::CachedDeployment>::all(client.clone()),
+            owned.clone(),
+        )
+        .inspect(index(&ctx, "Deployment")),
     )
     .default_backoff()
     .inspect(seen(&ctx, "Deployment", expect::child_owner))

@@ -370,7 +370,8 @@ async fn ensure_gateway(ctx: &Context, ns: &str) -> Result<(), Error> {
     }
     let want = children::gateway_deployment(ns, &ctx.config.gateway_image);
     let current = ctx.stores.gateway(ns);
-    if current.is_none_or(|live| children::gateway_differs(&live, &want)) {
+    let live = current.as_ref().and_then(|c| c.gateway.as_deref());
+    if live.is_none_or(|live| children::gateway_differs(live, &want)) {
         bind = true;
         let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
         deployments

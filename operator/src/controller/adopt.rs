@@ -86,13 +86,10 @@ pub async fn gather(
 /// Whether a gateway pod is available and `service` has a ready endpoint.
 async fn gateway_serves(ctx: &Context, ns: &str, service: &str) -> Result<bool, Error> {
     let gateway_up = !ctx.config.gateway
-        || ctx.stores.gateway(ns).is_some_and(|g| {
-            g.status
-                .as_ref()
-                .and_then(|s| s.available_replicas)
-                .unwrap_or(0)
-                > 0
-        });
+        || ctx
+            .stores
+            .gateway(ns)
+            .is_some_and(|g| g.available_replicas.unwrap_or(0) > 0);
     if !gateway_up {
         return Ok(false);
     }

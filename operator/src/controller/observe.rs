@@ -62,12 +62,8 @@ pub async fn gather(
                 .get(TEMPLATE_HASH_ANNOTATION)
                 .cloned()
                 .unwrap_or_default(),
-            replicas: d.spec.replicas.unwrap_or(1),
-            available: d
-                .status
-                .as_ref()
-                .and_then(|s| s.available_replicas)
-                .unwrap_or(0),
+            replicas: d.replicas.unwrap_or(1),
+            available: d.available_replicas.unwrap_or(0),
             created_at: d.metadata.creation_timestamp.as_ref().map(|t| t.0),
             pods: None,
         };

@@ -1,9 +1,9 @@
 //! The controller's reflector stores: every read a reconcile makes comes from these
 //! watch caches, never from a LIST or GET per reconcile.
 
+use super::cached::CachedDeployment;
 use super::split_resource;
 use crate::children::{GATEWAY_NAME, MANAGED_BY, ROLLOUT_LABEL};
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use kube::api::{ApiResource, DynamicObject};
 use kube::core::DeserializeGuard;
@@ -22,7 +22,7 @@ pub struct Stores {
     /// Every Rollout.
     pub rollouts: Store<DeserializeGuard<Rollout>>,
     /// Deployments labelled `app.kubernetes.io/managed-by: weir` (revisions and gateways).
-    pub deployments: Store<Deployment>,
+    pub deployments: Store<CachedDeployment>,
     /// Services labelled `app.kubernetes.io/managed-by: weir`.
     pub services: Store<Service>,
     /// TrafficSplits labelled `app.kubernetes.io/managed-by: weir`.
@@ -55,7 +55,7 @@ pub struct Writers {
     /// Feeds [`Stores::rollouts`].
     pub rollouts: Writer<DeserializeGuard<Rollout>>,
     /// Feeds [`Stores::deployments`].
-    pub deployments: Writer<Deployment>,
+    pub deployments: Writer<CachedDeployment>,
     /// Feeds [`Stores::services`].
     pub services: Writer<Service>,
     /// Feeds [`Stores::splits`].
@@ -112,7 +112,7 @@ impl Stores {
     }
 
     /// The Deployments of Rollout `name` in `ns`.
-    pub fn rollout_deployments(&self, ns: &str, name: &str) -> Vec<Arc<Deployment>> {
+    pub fn rollout_deployments(&self, ns: &str, name: &str) -> Vec<Arc<CachedDeployment>> {
         self.children.of(DEPLOYMENT, ns, name, &self.deployments)
     }
 
@@ -152,7 +152,7 @@ impl Stores {
     }
 
     /// The namespace gateway's Deployment, if it exists.
-    pub fn gateway(&self, ns: &str) -> Option<Arc<Deployment>> {
+    pub fn gateway(&self, ns: &str) -> Option<Arc<CachedDeployment>> {
         self.deployments
             .get(&ObjectRef::new(GATEWAY_NAME).within(ns))
     }
@@ -238,8 +238,8 @@ mod tests {
     use super::*;
     use kube::api::ObjectMeta;
 
-    fn deployment(name: &str, rollout: &str) -> Deployment {
-        Deployment {
+    fn deployment(name: &str, rollout: &str) -> CachedDeployment {
+        CachedDeployment {
             metadata: ObjectMeta {
                 name: Some(name.into()),
                 namespace: Some("default".into()),
@@ -252,11 +252,11 @@ mod tests {
                 ),
                 ..ObjectMeta::default()
             },
-            ..Deployment::default()
+            ..CachedDeployment::default()
         }
     }
 
-    fn names(found: Vec<Arc<Deployment>>) -> Vec<String> {
+    fn names(found: Vec<Arc<CachedDeployment>>) -> Vec<String> {
         let mut names: Vec<String> = found.iter().map(|d| d.name_any()).collect();
         names.sort();
         names
@@ -265,9 +265,9 @@ mod tests {
     #[test]
     fn a_rollouts_children_are_found_by_label_and_forgotten_when_deleted() {
         let index = ChildNames::default();
-        let mut writer: Writer<Deployment> = Writer::default();
+        let mut writer: Writer<CachedDeployment> = Writer::default();
         let store = writer.as_reader();
-        let mut feed = |event: watcher::Event<Deployment>| {
+        let mut feed = |event: watcher::Event<CachedDeployment>| {
             index.observe(DEPLOYMENT, &event);
             writer.apply_watcher_event(&event);
         };
