@@ -11,18 +11,19 @@ use std::sync::Arc;
 
 thread_local! {
     static VALIDATOR: Validator = Validator::new();
-    /// Compiled rules per schema, so rules compile once per worker thread. Keyed by the
-    /// schema's address, with the schema itself kept so that no other schema takes that
-    /// address while it is cached (hashing the schema's text on every write cost more than
-    /// evaluating the rules).
-    static COMPILED: RefCell<HashMap<usize, Compiled>> = RefCell::new(HashMap::new());
+    /// Compiled rules per schema and top-level property, so rules compile once per worker
+    /// thread. Keyed by the schema's address, with the schema itself kept so that no other
+    /// schema takes that address while it is cached (hashing the schema's text on every write
+    /// cost more than evaluating the rules).
+    static COMPILED: RefCell<HashMap<(usize, String), Compiled>> = RefCell::new(HashMap::new());
 }
 
-/// A schema and its compiled rules (`None`: the schema has no rule).
+/// A schema and the compiled rules of one of its parts (`None`: that part has no rule).
 type Compiled = (Arc<Value>, Option<Rc<CompiledSchema>>);
 
-fn compiled(schema: &Arc<Value>) -> Option<Rc<CompiledSchema>> {
-    let key = Arc::as_ptr(schema) as usize;
+/// The compiled rules of `schema`'s property `part` ("": the whole schema).
+fn compiled(schema: &Arc<Value>, part: &str) -> Option<Rc<CompiledSchema>> {
+    let key = (Arc::as_ptr(schema) as usize, part.to_string());
     COMPILED.with(|c| {
         let mut map = c.borrow_mut();
         if let Some((_, program)) = map.get(&key) {
@@ -31,7 +32,14 @@ fn compiled(schema: &Arc<Value>) -> Option<Rc<CompiledSchema>> {
         if map.len() > 256 {
             map.clear();
         }
-        let program = has_rules(schema).then(|| Rc::new(compile_schema(schema)));
+        let sub = if part.is_empty() {
+            Some(&**schema)
+        } else {
+            schema.get("properties").and_then(|p| p.get(part))
+        };
+        let program = sub
+            .filter(|s| has_rules(s))
+            .map(|s| Rc::new(compile_schema(s)));
         map.insert(key, (schema.clone(), program.clone()));
         program
     })
@@ -61,19 +69,50 @@ fn value_at<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
-/// Evaluates the CEL rules of `schema` on `obj` (and `old`, for transition rules).
+/// Evaluates the CEL rules of `schema` on `obj` (and `old`, for transition rules). On an
+/// update, as with the real server's validation ratcheting (on by default since 1.30), rules
+/// under a top-level property that did not change are not evaluated: their errors would be
+/// ignored, and a status write would otherwise evaluate every rule of the spec.
 pub fn check(schema: &Arc<Value>, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
-    let Some(program) = compiled(schema) else {
+    let by_part = old.filter(|_| schema.get("x-kubernetes-validations").is_none());
+    let (Some(old), Some(properties)) =
+        (by_part, schema.get("properties").and_then(Value::as_object))
+    else {
+        return check_part(schema, "", obj, obj, old);
+    };
+    properties
+        .keys()
+        .filter_map(|name| Some((name, obj.get(name)?)))
+        .filter(|(name, value)| old.get(name.as_str()) != Some(*value))
+        .flat_map(|(name, value)| check_part(schema, name, obj, value, old.get(name.as_str())))
+        .collect()
+}
+
+/// Evaluates the rules of `schema`'s property `part` ("": all of it) on `value`, the part of
+/// `obj` it describes; error paths are given from the object's root.
+fn check_part(
+    schema: &Arc<Value>,
+    part: &str,
+    obj: &Value,
+    value: &Value,
+    old: Option<&Value>,
+) -> Vec<Cause> {
+    let Some(program) = compiled(schema, part) else {
         return vec![];
     };
-    let result = VALIDATOR.with(|v| v.validate_compiled(&program, obj, old));
+    let result = VALIDATOR.with(|v| v.validate_compiled(&program, value, old));
     match result {
         Ok(()) => vec![],
         Err(errs) => errs
             .into_vec()
             .into_iter()
             .map(|e| {
-                let field = e.field_path.clone();
+                let field = match (part, e.field_path.as_str()) {
+                    (part, "") => part.to_string(),
+                    ("", path) => path.to_string(),
+                    (part, path) if path.starts_with('[') => format!("{part}{path}"),
+                    (part, path) => format!("{part}.{path}"),
+                };
                 let shown = value_at(obj, &field).map_or_else(|| "\"object\"".to_string(), show);
                 Cause {
                     reason: e
@@ -121,6 +160,25 @@ mod tests {
         assert!(check(&schema(), &good, None).is_empty());
         assert!(!has_rules(&json!({"type": "object"})));
         assert!(check(&Arc::new(json!({"type": "object"})), &bad, None).is_empty());
+    }
+
+    #[test]
+    fn an_update_evaluates_only_the_rules_of_what_changed_with_the_same_paths() {
+        let bad = json!({"spec": {"steps": [{"setWeight": 1}, {"setWeight": 2, "pause": {}}]},
+                         "status": {"phase": "A"}});
+        let mut status_only = bad.clone();
+        status_only["status"]["phase"] = json!("B");
+        assert!(
+            check(&schema(), &status_only, Some(&bad)).is_empty(),
+            "an unchanged spec is not judged again (ratcheting)"
+        );
+        let good = json!({"spec": {"steps": [{"setWeight": 1}]}, "status": {"phase": "A"}});
+        let on_update = check(&schema(), &bad, Some(&good));
+        let on_create = check(&schema(), &bad, None);
+        assert_eq!(on_update.len(), 1, "{on_update:?}");
+        assert_eq!(on_update[0].field, "spec.steps[1]");
+        assert_eq!(on_update[0].field, on_create[0].field);
+        assert_eq!(on_update[0].message, on_create[0].message);
     }
 
     #[test]
