@@ -81,7 +81,7 @@ pub struct RolloutSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = crate::duration::DURATION_PATTERN))]
     pub progress_deadline: Option<String>,
-    /// How long the old revision keeps running after promotion (default 30s).
+    /// How long a revision that left the split keeps its pods: the old stable after promotion, the canary after an abort (default 30s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = crate::duration::DURATION_PATTERN))]
     pub scale_down_delay: Option<String>,

@@ -444,7 +444,18 @@ pub async fn assert_rolled_back(o: &Outcome) -> Result<()> {
         ])),
         "the split ends with all traffic on v1"
     );
-    // The rollback's first write is the split's reset, before the canary scales down.
+    // The rollback's first write is the split's reset; the canary scales down after
+    // scaleDownDelay (1s here).
+    let scale_down = "foobar-v2 replicas Some(0)";
+    wait_for(15, "the canary's scale-down", || async {
+        o.writes
+            .lock()
+            .await
+            .iter()
+            .any(|(_, w)| w == scale_down)
+            .then_some(())
+    })
+    .await?;
     let mut writes = o.writes.lock().await.clone();
     writes.sort();
     let after_20 = writes
@@ -458,7 +469,7 @@ pub async fn assert_rolled_back(o: &Outcome) -> Result<()> {
             .context("no split reset after 20%")?;
     let scaled = writes
         .iter()
-        .position(|(_, w)| w == "foobar-v2 replicas Some(0)")
+        .position(|(_, w)| w == scale_down)
         .context("the canary was not scaled to 0")?;
     println!("writes: {writes:?}");
     assert!(

@@ -47,6 +47,7 @@ pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary:
     if p.status.abort {
         abort(
             p,
+            settings,
             stable,
             canary,
             reasons::ABORTED_BY_USER,
@@ -217,6 +218,7 @@ fn analysis_gate(
                 .unwrap_or_else(|| "analysis failed".into());
             abort(
                 p,
+                settings,
                 stable,
                 canary,
                 reasons::ANALYSIS_FAILED,
@@ -346,20 +348,45 @@ fn fold_check(p: &mut Planner<'_>, settings: &Settings, check: &AnalysisResult) 
     p.event(warning, reason, text);
 }
 
-/// Puts all traffic back on stable in one split write, before anything else, then scales the canary down.
-fn abort(p: &mut Planner<'_>, stable: i64, canary: i64, reason: &str, message: &str) {
+/// Puts all traffic back on stable in one split write, before anything else. The canary keeps
+/// its pods for `scaleDownDelay` after the abort (as Argo Rollouts' abortScaleDownDelaySeconds),
+/// so that requests it is serving finish and every gateway has the new split before its pods
+/// go; then it is scaled to 0.
+fn abort(
+    p: &mut Planner<'_>,
+    settings: &Settings,
+    stable: i64,
+    canary: i64,
+    reason: &str,
+    message: &str,
+) {
     p.split_first = true;
     p.status.abort = true;
     p.status.promote_full = false;
     p.status.promote_step = None;
     set_weight(p, stable, canary, 0);
-    p.scale_revision(canary, 0);
-    let (stable_name, canary_name) = (p.dname(stable), p.dname(canary));
-    let text = format!(
-        "{message}: all traffic is back on {stable_name} and {canary_name} is scaled to 0; `kubectl weir retry` starts it again"
-    );
-    if p.before.phase != Some(Phase::Aborted) || !p.before.abort {
+    let first = p.before.phase != Some(Phase::Aborted) || !p.before.abort;
+    if first {
         p.status.aborted_at = Some(Time(p.now));
+    }
+    let since = p.status.aborted_at.as_ref().map_or(p.now, |t| t.0);
+    let scale_at = after(since, settings.scale_down_delay);
+    if p.now >= scale_at {
+        p.scale_revision(canary, 0);
+    } else {
+        p.wake_at(scale_at);
+    }
+    let (stable_name, canary_name) = (p.dname(stable), p.dname(canary));
+    let when = if settings.scale_down_delay.is_zero() {
+        String::new()
+    } else {
+        let delay = weir_crds::duration::format_duration(settings.scale_down_delay);
+        format!(" after scaleDownDelay ({delay})")
+    };
+    let text = format!(
+        "{message}: all traffic is back on {stable_name} and {canary_name} is scaled to 0{when}; `kubectl weir retry` starts it again"
+    );
+    if first {
         let event_reason = if reason == reasons::ANALYSIS_FAILED {
             reasons::ROLLED_BACK
         } else {

@@ -135,21 +135,34 @@ fn old_deployment_is_deleted_after_scale_down_delay() {
 }
 
 #[test]
-fn abort_resets_weights_before_scaling_down() {
+fn abort_resets_weights_at_once_and_scales_the_canary_down_after_the_delay() {
     let mut h = Harness::in_canary(vec![weight(30), pause()]);
     assert_eq!(h.status().weights.unwrap().canary, 30);
     h.set_status(|s| s.abort = true);
     let p = h.step();
     assert_eq!(
-        p.actions[0],
-        Action::WriteSplit {
+        p.actions,
+        vec![Action::WriteSplit {
             backends: split(&[("foobar-v1", 100), ("foobar-v2", 0)])
-        }
+        }],
+        "the canary keeps its pods for scaleDownDelay"
     );
-    assert!(p.actions.contains(&Action::ScaleRevision {
-        revision: 2,
-        replicas: 0
-    }));
+    assert_eq!(p.requeue_after, Some(Duration::from_secs(30)));
+    assert!(
+        p.events[0]
+            .message
+            .contains("scaled to 0 after scaleDownDelay (30s)")
+    );
+    h.tick(29);
+    assert!(h.step().actions.is_empty(), "not before the delay");
+    h.tick(1);
+    assert_eq!(
+        h.step().actions,
+        vec![Action::ScaleRevision {
+            revision: 2,
+            replicas: 0
+        }]
+    );
     assert_eq!(h.phase(), Phase::Aborted);
     assert_eq!(
         h.status().weights,
@@ -162,6 +175,27 @@ fn abort_resets_weights_before_scaling_down() {
     assert!(p.events[0].warning);
     assert!(h.step().actions.is_empty(), "abort is idempotent");
     assert!(h.step().events.is_empty());
+}
+
+#[test]
+fn abort_with_no_scale_down_delay_scales_the_canary_down_right_after_the_split() {
+    let mut h = Harness::in_canary(vec![weight(30), pause()]);
+    h.rollout.spec.scale_down_delay = Some("0s".into());
+    h.set_status(|s| s.abort = true);
+    let p = h.step();
+    assert_eq!(
+        p.actions,
+        vec![
+            Action::WriteSplit {
+                backends: split(&[("foobar-v1", 100), ("foobar-v2", 0)])
+            },
+            Action::ScaleRevision {
+                revision: 2,
+                replicas: 0
+            }
+        ]
+    );
+    assert!(p.events[0].message.contains("foobar-v2 is scaled to 0; "));
 }
 
 #[test]
