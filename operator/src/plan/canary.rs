@@ -60,11 +60,11 @@ pub(super) fn run(p: &mut Planner<'_>, settings: &Settings, stable: i64, canary:
     if retried {
         restart(p);
         let name = p.dname(canary);
-        p.event(
-            false,
-            reasons::RETRIED,
-            format!("Retrying {name} from step 1"),
-        );
+        let text = format!("Retrying {name} from step 1");
+        // Progressing at once: a canary that kept its pods (retried within scaleDownDelay)
+        // moves its first step in this plan, and the next must not take it for a new retry.
+        p.progressing(&text);
+        p.event(false, reasons::RETRIED, text);
     }
     p.ensure_revision(canary, replicas);
     set_weight(p, stable, canary, current_weight(p));

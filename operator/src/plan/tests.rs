@@ -199,10 +199,34 @@ fn abort_with_no_scale_down_delay_scales_the_canary_down_right_after_the_split()
 }
 
 #[test]
+fn retry_within_the_scale_down_delay_walks_the_canary_that_kept_its_pods() {
+    let mut h = Harness::in_canary(vec![weight(30), pause()]);
+    h.set_status(|s| s.abort = true);
+    h.step();
+    h.set_status(|s| s.abort = false);
+    let p = h.step();
+    assert_eq!(
+        p.events.iter().filter(|e| e.reason == "Retried").count(),
+        1,
+        "{:?}",
+        p.events
+    );
+    assert!(
+        !p.actions
+            .iter()
+            .any(|a| matches!(a, Action::EnsureRevision { .. }))
+    );
+    assert_eq!(h.split(), split(&[("foobar-v1", 70), ("foobar-v2", 30)]));
+    assert_eq!(h.phase(), Phase::Paused);
+}
+
+#[test]
 fn retry_restarts_the_same_revision_from_step_zero() {
     let mut h = Harness::in_canary(vec![weight(30), pause()]);
     h.set_status(|s| s.abort = true);
     h.step();
+    h.tick(30);
+    h.step(); // the canary scaled down after scaleDownDelay
     h.set_status(|s| s.abort = false);
     let p = h.step();
     assert!(p.events.iter().any(|e| e.reason == "Retried"));

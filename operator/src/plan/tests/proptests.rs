@@ -186,7 +186,10 @@ proptest! {
                 h.obs.check = None;
                 h.rollout.status = Some(p.status.clone());
                 if p.requeue_after == Some(std::time::Duration::ZERO) {
-                    let moved = p.status.current_step != before.current_step || p.status.canary_revision != before.canary_revision;
+                    // A retry counts as a move: it restarts the walk at step 0, and a canary
+                    // that kept its pods (within scaleDownDelay) takes its first step at once.
+                    let retried = before.phase == Some(Phase::Aborted) && p.status.phase != Some(Phase::Aborted);
+                    let moved = p.status.current_step != before.current_step || p.status.canary_revision != before.canary_revision || retried;
                     prop_assert!(moved, "asked to continue without moving a step");
                     continue;
                 }
