@@ -356,7 +356,7 @@ async fn unreadable(
         action: "Read".into(),
         secondary: None,
     };
-    ctx.recorder.record(event, guard.object_ref(&()));
+    ctx.recorder.record(event, guard.object_ref(&())).await;
     let finalizers = guard.finalizers();
     if guard.meta().deletion_timestamp.is_some() && finalizers.iter().any(|f| f == FINALIZER) {
         let kept: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();

@@ -222,7 +222,7 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
             secondary: None,
         };
         tracing::info!(reason = e.reason, message = %e.message, "event");
-        ctx.recorder.record(event, reference.clone());
+        ctx.recorder.record(event, reference.clone()).await;
     }
     write_status(rollout, ctx, ns, p).await
 }
@@ -453,7 +453,7 @@ pub async fn cleanup(rollout: &Rollout, ctx: &Context) -> Result<Action, Error> 
         action: "Cleanup".into(),
         secondary: None,
     };
-    ctx.recorder.record(event, reference);
+    ctx.recorder.record(event, reference).await;
     Ok(Action::await_change())
 }
 
