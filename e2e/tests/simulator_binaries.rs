@@ -31,8 +31,9 @@ fn scratch_dir(tag: &str) -> Result<PathBuf> {
 fn stand_in(dir: &Path, name: &str) -> Result<()> {
     let demo = env!("CARGO_BIN_EXE_weir-demo-app");
     let script = format!(
-        "#!/bin/sh\necho \"KUBECONFIG=$KUBECONFIG POD_IP=$POD_IP POD_NAME=$POD_NAME POD_NAMESPACE=$POD_NAMESPACE ARGS=$*\" > {}\nexec {demo} \"$@\"\n",
-        dir.join("env.txt").display()
+        "#!/bin/sh\necho \"KUBECONFIG=$KUBECONFIG POD_IP=$POD_IP POD_NAME=$POD_NAME POD_NAMESPACE=$POD_NAMESPACE ARGS=$*\" > {}\necho $$ > {}\nexec {demo} \"$@\"\n",
+        dir.join("env.txt").display(),
+        dir.join("pid.txt").display()
     );
     let path = dir.join(name);
     std::fs::write(&path, script)?;
@@ -219,6 +220,40 @@ async fn dropping_the_simulator_kills_pod_processes() -> Result<()> {
     .await?;
     drop(cluster.sim.take());
     eventually(10, "the process to be gone", || refused(ip)).await?;
+    cluster.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_killed_container_is_restarted_and_its_exit_reported_as_a_runtime_does() -> Result<()> {
+    let dir = scratch_dir("restart")?;
+    stand_in(&dir, "weir-proxy")?;
+    let cluster = start(dir.clone()).await?;
+    let pods: Api<Pod> = cluster.api();
+    let args = ["--listen=$(POD_IP):8080"];
+    pods.create(&PostParams::default(), &pod("gw", "weir-proxy:dev", &args)?)
+        .await?;
+    let ip = eventually(30, "the proxy pod to be ready", || {
+        ready_pod_ip(&pods, "gw")
+    })
+    .await?;
+    http_get(SocketAddr::from((ip, 8080))).await?;
+    // Killing the process changes only the container's state, not the pod object: the
+    // kubelet must still see it, restart the container and say so in the status.
+    let pid = std::fs::read_to_string(dir.join("pid.txt"))?;
+    let killed = std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()?;
+    assert!(killed.success(), "kill -9 {pid}");
+    let restarted = eventually(30, "the restart in the pod's status", || async {
+        let pod = pods.get("gw").await.ok()?;
+        let c = pod.status?.container_statuses?.into_iter().next()?;
+        let terminated = c.last_state?.terminated?;
+        (c.restart_count >= 1).then_some((c.restart_count, terminated.exit_code))
+    })
+    .await?;
+    assert_eq!(restarted.1, 137, "SIGKILL's exit code: {restarted:?}");
     cluster.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

@@ -414,7 +414,7 @@ async fn run_binary(
         let mut probing = plan.port.is_some();
         let exit = loop {
             tokio::select! {
-                status = guard.child.wait() => break status.ok().and_then(|s| s.code()).unwrap_or(-1),
+                status = guard.child.wait() => break status.ok().map_or(-1, exit_code),
                 () = &mut probe, if probing => probing = false,
                 () = stop.cancelled() => {
                     guard.signal(Signal::TERM);
@@ -481,4 +481,14 @@ async fn probe_until_ready(ip: Ipv4Addr, port: Option<u16>, report: &Reporter) {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The exit code a container runtime reports: the process's own, or 128 plus the signal that
+/// killed it (137 for SIGKILL), as a shell and the kubelet show it.
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(-1)
 }
