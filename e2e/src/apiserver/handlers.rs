@@ -76,6 +76,17 @@ impl Call {
         table::wants_table(&self.accept)
     }
 
+    /// Whether objects can be matched and written as stored, without a presented copy: JSON
+    /// of a kind that is not converted, and no field selector on `apiVersion` or `kind`
+    /// (which stored objects need not carry).
+    pub fn served_as_stored(&self) -> bool {
+        let by_type = self
+            .query
+            .get("fieldSelector")
+            .is_some_and(|f| f.contains("apiVersion") || f.contains("kind="));
+        !self.wants_table() && !self.def.converts() && !by_type
+    }
+
     /// Parses both selectors.
     pub fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
         let l = LabelSelector::parse(self.query.get("labelSelector").map_or("", String::as_str))

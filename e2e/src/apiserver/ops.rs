@@ -35,7 +35,7 @@ pub struct Written {
 
 /// The object as a client of `def`'s version sees it.
 pub fn present(def: &ResourceDef, obj: &Value) -> Value {
-    if def.is_event() && def.group == "events.k8s.io" {
+    if def.converts() {
         return events::to_events_v1(obj);
     }
     let mut o = obj.clone();
@@ -48,7 +48,7 @@ pub fn present(def: &ResourceDef, obj: &Value) -> Value {
 
 /// The storage shape of an object a client of `def` sent.
 pub fn ingest(def: &ResourceDef, obj: Value) -> Value {
-    if def.is_event() && def.group == "events.k8s.io" {
+    if def.converts() {
         return events::to_core(&obj);
     }
     obj

@@ -99,6 +99,12 @@ impl ResourceDef {
     pub fn is_event(&self) -> bool {
         self.storage == ("".to_string(), "events".to_string())
     }
+
+    /// Whether objects are converted between the served and the stored shape
+    /// (`events.k8s.io` Events are stored as core Events).
+    pub fn converts(&self) -> bool {
+        self.is_event() && self.group == "events.k8s.io"
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -66,32 +66,27 @@ impl Filter {
         let present = |o: &Value| present(&self.call.def, o);
         match self.seen(c, |o| self.matches(&present(o)))? {
             Seen::As(kind) => Some((kind, present(&c.object))),
-            // Leaving the selector: the real watch cache sends the object as it was, the
-            // last state this watcher matched, stamped with the change's resourceVersion.
-            Seen::Left => {
-                let mut old = present(c.prev.as_deref()?);
-                old["metadata"]["resourceVersion"] = json!(c.rv.to_string());
-                Some((EventType::Deleted, old))
-            }
+            Seen::Left => Some((
+                EventType::Deleted,
+                left_at(c.rv, present(c.prev.as_deref()?)),
+            )),
         }
     }
 
-    /// The line this watcher sends for a change, if any. Objects served as stored (every
-    /// kind but `events.k8s.io` Events, in JSON) are judged and written without a copy:
+    /// The line this watcher sends for a change, if any. Objects served as stored
+    /// ([`Call::served_as_stored`], as lists do) are judged and written without a copy:
     /// each change goes to every watcher of its kind, so copies cost the most here.
     pub fn line(&self, c: &Change) -> Option<Bytes> {
-        let converted = self.call.def.is_event() && self.call.def.group == "events.k8s.io";
-        if converted || self.call.wants_table() {
+        if !self.call.served_as_stored() {
             let (kind, obj) = self.event(c)?;
             return Some(line(&self.call, kind.as_str(), obj));
         }
         let (kind, obj) = match self.seen(c, |o| self.matches(o))? {
             Seen::As(kind) => (kind, c.object.clone()),
-            Seen::Left => {
-                let mut old = (**c.prev.as_ref()?).clone();
-                old["metadata"]["resourceVersion"] = json!(c.rv.to_string());
-                (EventType::Deleted, Arc::new(old))
-            }
+            Seen::Left => (
+                EventType::Deleted,
+                Arc::new(left_at(c.rv, (**c.prev.as_ref()?).clone())),
+            ),
         };
         let api_version = self.call.def.api_version();
         let event = WatchLine {
@@ -105,6 +100,13 @@ impl Filter {
         bytes.push(b'\n');
         Some(Bytes::from(bytes))
     }
+}
+
+/// The object a watcher gets when a change takes it out of its selector: as the real watch
+/// cache sends it, the last state the watcher matched, stamped with the change's version.
+fn left_at(rv: u64, mut old: Value) -> Value {
+    old["metadata"]["resourceVersion"] = json!(rv.to_string());
+    old
 }
 
 /// What a watcher sees of a change.
@@ -406,6 +408,20 @@ mod tests {
                 .map(|(k, obj)| json!({"type": k.as_str(), "object": obj}));
             assert_eq!(fast, slow, "{:?} {:?}", c.kind, c.object);
         }
+    }
+
+    #[test]
+    fn a_field_selector_on_kind_is_judged_on_the_presented_object() {
+        let mut f = filter("", None);
+        f.call
+            .query
+            .insert("fieldSelector".into(), "kind=ConfigMap".into());
+        f.fields = FieldSelector::parse("kind=ConfigMap").unwrap();
+        // Stored objects carry no `kind`; the served ones do, so this watcher sees the change.
+        let c = change(EventType::Added, "ns", obj("x"), None);
+        let line: Value = serde_json::from_slice(&f.line(&c).unwrap()).unwrap();
+        assert_eq!(line["type"], "ADDED");
+        assert_eq!(line["object"]["kind"], "ConfigMap");
     }
 
     #[test]

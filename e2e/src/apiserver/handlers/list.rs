@@ -208,12 +208,7 @@ impl AsRef<Value> for Owned {
 }
 
 pub(super) fn list(shared: &Shared, call: &Call) -> Result<Response<Body>, ApiError> {
-    let converts = call.def.is_event() && call.def.group == "events.k8s.io";
-    let by_type = call
-        .query
-        .get("fieldSelector")
-        .is_some_and(|f| f.contains("apiVersion") || f.contains("kind="));
-    if !call.wants_table() && !converts && !by_type {
+    if call.served_as_stored() {
         return list_fast(shared, call);
     }
     let p = page(call)?;
