@@ -415,15 +415,9 @@ impl Kubelet {
                 runtime: c.state.borrow().clone(),
             })
             .collect();
+        // A pod still as it was when found in sync never gets here (`unchanged`).
         let rv = pod.metadata.resource_version.clone().unwrap_or_default();
         let runtimes: Vec<_> = views.iter().map(|v| v.runtime.clone()).collect();
-        if rt
-            .in_sync
-            .as_ref()
-            .is_some_and(|(r, c)| *r == rv && *c == runtimes)
-        {
-            return Ok(());
-        }
         let waiting: Vec<(String, String)> = views
             .iter()
             .filter_map(|v| match &v.runtime.state {

@@ -28,8 +28,12 @@ impl From<Deployment> for CachedDeployment {
         super::lean::object(&mut d);
         let replicas = d.spec.replicas;
         let available_replicas = d.status.as_ref().and_then(|s| s.available_replicas);
-        let metadata = d.metadata.clone();
-        let gateway = (metadata.name.as_deref() == Some(GATEWAY_NAME)).then(|| Box::new(d));
+        // Only the gateway's metadata is needed twice.
+        let (metadata, gateway) = if d.metadata.name.as_deref() == Some(GATEWAY_NAME) {
+            (d.metadata.clone(), Some(Box::new(d)))
+        } else {
+            (d.metadata, None)
+        };
         Self {
             metadata,
             replicas,
@@ -71,9 +75,8 @@ impl k8s_openapi::Metadata for CachedDeployment {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::lean::LAST_APPLIED;
     use serde_json::json;
-
-    const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
     fn deployment_named(name: &str) -> serde_json::Value {
         json!({

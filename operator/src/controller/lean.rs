@@ -15,7 +15,7 @@ pub(crate) fn object<K: kube::Resource>(object: &mut K) {
 }
 
 /// The annotation where `kubectl apply` keeps the whole object it last applied.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// A Service keeps only its metadata: the reconcile reads which Rollout and revision it
 /// belongs to (labels) and whether it is being deleted, never its spec.
