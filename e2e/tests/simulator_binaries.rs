@@ -78,6 +78,21 @@ async fn ready_pod_ip(pods: &Api<Pod>, name: &str) -> Result<Ipv4Addr> {
     ready_ip(&pod).with_context(|| format!("{name} not ready: {:?}", pod.status))
 }
 
+/// A cluster running one Ready pod `gw` whose image is `weir-proxy` (the stand-in in `dir`)
+/// with `args`; returns the cluster, the pods' API and the pod's IP.
+async fn ready_proxy_pod(dir: &Path, args: &[&str]) -> Result<(LocalCluster, Api<Pod>, Ipv4Addr)> {
+    stand_in(dir, "weir-proxy")?;
+    let cluster = start(dir.to_path_buf()).await?;
+    let pods: Api<Pod> = cluster.api();
+    pods.create(&PostParams::default(), &pod("gw", "weir-proxy:dev", args)?)
+        .await?;
+    let ip = eventually(30, "the proxy pod to be ready", || {
+        ready_pod_ip(&pods, "gw")
+    })
+    .await?;
+    Ok((cluster, pods, ip))
+}
+
 async fn http_get(addr: SocketAddr) -> Result<serde_json::Value> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -92,16 +107,8 @@ async fn http_get(addr: SocketAddr) -> Result<serde_json::Value> {
 #[tokio::test]
 async fn proxy_image_runs_the_binary_with_pod_env_and_dies_with_the_pod() -> Result<()> {
     let dir = scratch_dir("bin")?;
-    stand_in(&dir, "weir-proxy")?;
-    let cluster = start(dir.clone()).await?;
-    let pods: Api<Pod> = cluster.api();
     let args = ["--listen=$(POD_IP):8080", "--image=weir-demo:from-binary"];
-    pods.create(&PostParams::default(), &pod("gw", "weir-proxy:dev", &args)?)
-        .await?;
-    let ip = eventually(30, "the binary's pod to be ready", || {
-        ready_pod_ip(&pods, "gw")
-    })
-    .await?;
+    let (cluster, pods, ip) = ready_proxy_pod(&dir, &args).await?;
     let body = http_get(SocketAddr::from((ip, 8080))).await?;
     assert_eq!(body["version"], "from-binary");
     let env = std::fs::read_to_string(dir.join("env.txt"))?;
@@ -208,16 +215,7 @@ async fn missing_binary_leaves_the_pod_not_ready_with_an_event() -> Result<()> {
 #[tokio::test]
 async fn dropping_the_simulator_kills_pod_processes() -> Result<()> {
     let dir = scratch_dir("drop")?;
-    stand_in(&dir, "weir-proxy")?;
-    let mut cluster = start(dir.clone()).await?;
-    let pods: Api<Pod> = cluster.api();
-    let args = ["--listen=$(POD_IP):8080"];
-    pods.create(&PostParams::default(), &pod("gw", "weir-proxy:dev", &args)?)
-        .await?;
-    let ip = eventually(30, "the proxy pod to be ready", || {
-        ready_pod_ip(&pods, "gw")
-    })
-    .await?;
+    let (mut cluster, _pods, ip) = ready_proxy_pod(&dir, &["--listen=$(POD_IP):8080"]).await?;
     drop(cluster.sim.take());
     eventually(10, "the process to be gone", || refused(ip)).await?;
     cluster.stop().await;
@@ -228,16 +226,7 @@ async fn dropping_the_simulator_kills_pod_processes() -> Result<()> {
 #[tokio::test]
 async fn a_killed_container_is_restarted_and_its_exit_reported_as_a_runtime_does() -> Result<()> {
     let dir = scratch_dir("restart")?;
-    stand_in(&dir, "weir-proxy")?;
-    let cluster = start(dir.clone()).await?;
-    let pods: Api<Pod> = cluster.api();
-    let args = ["--listen=$(POD_IP):8080"];
-    pods.create(&PostParams::default(), &pod("gw", "weir-proxy:dev", &args)?)
-        .await?;
-    let ip = eventually(30, "the proxy pod to be ready", || {
-        ready_pod_ip(&pods, "gw")
-    })
-    .await?;
+    let (cluster, pods, ip) = ready_proxy_pod(&dir, &["--listen=$(POD_IP):8080"]).await?;
     http_get(SocketAddr::from((ip, 8080))).await?;
     // Killing the process changes only the container's state, not the pod object: the
     // kubelet must still see it, restart the container and say so in the status.
