@@ -17,6 +17,7 @@ mod lean;
 mod observe;
 mod settle;
 pub mod stores;
+mod write;
 
 use crate::analysis::Analyst;
 use crate::metrics::{ErrorLabels, Metrics};

@@ -435,13 +435,31 @@ impl<'a> Planner<'a> {
             (self.observed.split.as_ref() != Some(&desired))
                 .then_some(Action::WriteSplit { backends: desired })
         });
+        let mut runs = Vec::new();
         if self.split_first {
+            runs.extend(split_action.iter().map(|_| 1));
             actions.extend(split_action.clone());
         }
-        actions.append(&mut self.ensure);
-        if !self.split_first {
-            actions.extend(split_action);
+        let ensure = std::mem::take(&mut self.ensure);
+        let at_once = independent(&ensure);
+        let mut together = if at_once {
+            vec![ensure.len()]
+        } else {
+            vec![1; ensure.len()]
+        };
+        actions.extend(ensure);
+        if !self.split_first
+            && let Some(split) = split_action
+        {
+            if at_once && self.split_joins_ensure(&split, &actions) {
+                together[0] += 1;
+            } else {
+                together.push(1);
+            }
+            actions.push(split);
         }
+        runs.extend(together.into_iter().filter(|n| *n > 0));
+        runs.extend(self.teardown.iter().map(|_| 1));
         actions.append(&mut self.teardown);
         let requeue_after = self.wake_at.map(|at| {
             let wait = at.duration_since(self.now).max(SignedDuration::ZERO);
@@ -453,8 +471,44 @@ impl<'a> Planner<'a> {
             events: self.events,
             requeue_after,
             inspect_pods: self.inspect_pods,
+            runs,
         }
     }
+
+    /// Whether `split` may be written at once with the ensure actions already in `actions`:
+    /// it sends no traffic to a Service they create, or no split exists yet (nothing is
+    /// routed by it, as for a first revision).
+    fn split_joins_ensure(&self, split: &Action, actions: &[Action]) -> bool {
+        let Action::WriteSplit { backends } = split else {
+            return false;
+        };
+        let created: Vec<String> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::EnsureRevision { revision, .. }
+                | Action::RestoreRevision { revision, .. } => Some(self.sname(*revision)),
+                _ => None,
+            })
+            .collect();
+        self.observed.split.is_none()
+            || backends
+                .iter()
+                .all(|(service, weight)| *weight == 0 || !created.contains(service))
+    }
+}
+
+/// Whether ensure actions touch distinct objects with no order between them: the root
+/// Service, and the revisions' objects, each revision at most once. Adoption steps are
+/// ordered (label, then repoint), so a plan holding any is written one action at a time.
+fn independent(ensure: &[Action]) -> bool {
+    let mut revisions = std::collections::BTreeSet::new();
+    ensure.iter().all(|a| match a {
+        Action::EnsureRootService => true,
+        Action::EnsureRevision { revision, .. }
+        | Action::RestoreRevision { revision, .. }
+        | Action::ScaleRevision { revision, .. } => revisions.insert(*revision),
+        _ => false,
+    })
 }
 
 /// `t + d`, saturating at the largest timestamp.

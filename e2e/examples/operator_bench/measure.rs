@@ -22,6 +22,44 @@ pub(crate) struct Requests {
     pub(crate) lists: AtomicU64,
     /// When the operator wrote each Rollout's TrafficSplit, seen at the tap.
     pub(crate) split_writes: parking_lot::Mutex<std::collections::HashMap<String, Vec<Instant>>>,
+    /// The API server's latency, seen at the tap, in seconds, by [`request_class`].
+    pub(crate) latencies: parking_lot::Mutex<std::collections::BTreeMap<String, Vec<f64>>>,
+}
+
+/// A request's method and what it names: the resource and any subresource
+/// (`PATCH rollouts/status`), without names, so that requests can be grouped.
+pub(crate) fn request_class(method: &hyper::Method, path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let after = match parts.iter().position(|p| *p == "namespaces") {
+        Some(i) if parts.len() > i + 2 => &parts[i + 2..],
+        _ => &parts[parts.len().saturating_sub(1)..],
+    };
+    let what = match after {
+        [plural, _name, sub, ..] => format!("{plural}/{sub}"),
+        [plural, ..] => plural.to_string(),
+        [] => String::new(),
+    };
+    format!("{method} {what}")
+}
+
+/// Prints the API server's latency seen at the tap by request class: count, p50, p99, max.
+pub(crate) fn print_latencies(requests: &Requests) {
+    println!(
+        "
+| API request (at the tap) | count | p50 ms | p99 ms | max ms |"
+    );
+    println!("|---|---|---|---|---|");
+    for (class, secs) in requests.latencies.lock().iter_mut() {
+        secs.sort_by(f64::total_cmp);
+        println!(
+            "| {class} | {} | {:.1} | {:.1} | {:.1} |",
+            secs.len(),
+            percentile(secs, 0.5) * 1000.0,
+            percentile(secs, 0.99) * 1000.0,
+            secs.last().copied().unwrap_or(f64::NAN) * 1000.0
+        );
+    }
 }
 
 /// The Rollout whose TrafficSplit (`<rollout>-rollout`) a request path writes, if any.

@@ -21,6 +21,8 @@ use parking_lot::Mutex;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
 use weir_e2e::apiserver::kubeconfig;
 
 /// What the tap does with one request.
@@ -34,6 +36,10 @@ pub enum Verdict {
 
 /// Decides each request by method and path (with the query).
 pub type Rule = Box<dyn FnMut(&Method, &str) -> Verdict + Send>;
+
+/// Told of each forwarded request when its response headers arrive: method, path (with
+/// the query), status and the time the API server took, seen from the tap.
+pub type Observer = Arc<dyn Fn(&Method, &str, StatusCode, Duration) + Send + Sync>;
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -50,6 +56,16 @@ impl ApiTap {
     /// Listens on 127.0.0.1 (port 0), in front of the API server at `upstream`, and writes
     /// a kubeconfig pointing at itself to `kubeconfig`.
     pub async fn start(upstream: SocketAddr, kubeconfig: &Path, rule: Rule) -> Result<Self> {
+        Self::start_observed(upstream, kubeconfig, rule, None).await
+    }
+
+    /// As [`ApiTap::start`], and shows each forwarded request's latency to `observer`.
+    pub async fn start_observed(
+        upstream: SocketAddr,
+        kubeconfig: &Path,
+        rule: Rule,
+        observer: Option<Observer>,
+    ) -> Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let yaml = serde_yaml::to_string(&kubeconfig::build(&format!("http://{addr}")))?;
@@ -60,11 +76,20 @@ impl ApiTap {
             Client::builder(TokioExecutor::new()).build_http();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (rule, client) = (rule.clone(), client.clone());
+                let (rule, client, observer) = (rule.clone(), client.clone(), observer.clone());
                 let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let verdict = (rule.lock())(req.method(), path_and_query(req.uri()));
-                    let client = client.clone();
-                    async move { Ok::<_, hyper::Error>(pass(&client, upstream, verdict, req).await) }
+                    let (client, observer) = (client.clone(), observer.clone());
+                    let (method, path) =
+                        (req.method().clone(), path_and_query(req.uri()).to_string());
+                    async move {
+                        let started = Instant::now();
+                        let rsp = pass(&client, upstream, verdict, req).await;
+                        if let Some(observe) = observer.filter(|_| verdict == Verdict::Forward) {
+                            observe(&method, &path, rsp.status(), started.elapsed());
+                        }
+                        Ok::<_, hyper::Error>(rsp)
+                    }
                 });
                 tokio::spawn(async move {
                     let _ = hyper::server::conn::http1::Builder::new()

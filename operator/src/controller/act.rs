@@ -1,12 +1,10 @@
 //! Carries a plan out: server-side apply of children, deletes, Events and the status.
 
 use super::expect::Want;
+use super::write::Writer;
 use super::{Context, Error, FIELD_MANAGER, adopt, kube_err, observe, split_resource};
 use crate::children;
-use crate::plan::{
-    Action as PlanAction, Plan, deployment_name_with, plan, revision_name, service_name_with,
-    template_hash,
-};
+use crate::plan::{Plan, plan, revision_name};
 use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment};
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::jiff::Timestamp;
@@ -57,154 +55,23 @@ pub async fn reconcile_apply(rollout: &Rollout, ctx: &Context) -> Result<Action,
     Ok(Action::requeue(wait))
 }
 
-/// Writes the plan's actions in order, then its Events, then the status.
+/// Writes the plan's actions in order (each run of independent ones at once), then its
+/// Events, then the status.
 async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result<(), Error> {
-    let name = rollout.name_any();
-    let apply = PatchParams::apply(FIELD_MANAGER).force();
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
-    let services: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
-    let splits: Api<DynamicObject> =
-        Api::namespaced_with(ctx.client.clone(), ns, &split_resource());
-    let revisions: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), ns);
+    let w = Writer::new(rollout, ctx, ns, p);
     // The newest revision written, whose history may need pruning.
     let mut written_revision = None;
-    let adoption = p.status.adoption.as_ref();
-    let dname = |revision: i64| deployment_name_with(&name, adoption, revision);
-    let sname = |revision: i64| service_name_with(&name, adoption, revision);
-    for action in &p.actions {
-        tracing::info!(?action, "applying");
-        match action {
-            PlanAction::EnsureRootService => {
-                let svc = children::root_service(rollout, ctx.config.gateway);
-                let written = services
-                    .patch(&rollout.root_service_name(), &apply, &Patch::Apply(&svc))
-                    .await
-                    .map_err(kube_err("apply the root Service"))?;
-                expect_version(ctx, ns, &name, "Service", &written);
-            }
-            PlanAction::EnsureRevision { revision, replicas } => {
-                let rev = revision_name(&name, *revision);
-                let template = rollout
-                    .spec
-                    .template
-                    .as_ref()
-                    .ok_or_else(|| Error::NoTemplate(rev.clone()))?;
-                let hash = template_hash(template);
-                // After adoption, revisions follow the adopted names (`deploy-v2`, `svc-v2`).
-                let (deployment_name, service_name) = (dname(*revision), sname(*revision));
-                let mut d = children::deployment_from(
-                    rollout,
-                    *revision,
-                    *replicas,
-                    &hash,
-                    template.clone(),
-                );
-                d.metadata.name = Some(deployment_name.clone());
-                let mut s = children::revision_service(rollout, *revision);
-                s.metadata.name = Some(service_name.clone());
-                let history = children::controller_revision(rollout, *revision, &hash, template)
-                    .map_err(|source| Error::Json {
-                        what: format!("ControllerRevision {rev}"),
-                        source,
-                    })?;
-                // Three independent objects: applied at once, so a new revision costs one
-                // round trip to the API server instead of three.
-                let (deployment, service, _) = futures::try_join!(
-                    async {
-                        deployments
-                            .patch(&deployment_name, &apply, &Patch::Apply(&d))
-                            .await
-                            .map_err(kube_err(format!("apply Deployment {deployment_name}")))
-                    },
-                    async {
-                        services
-                            .patch(&service_name, &apply, &Patch::Apply(&s))
-                            .await
-                            .map_err(kube_err(format!("apply Service {service_name}")))
-                    },
-                    async {
-                        revisions
-                            .patch(&rev, &apply, &Patch::Apply(&history))
-                            .await
-                            .map_err(kube_err(format!("apply ControllerRevision {rev}")))
-                    },
-                )?;
-                expect_version(ctx, ns, &name, "Deployment", &deployment);
-                expect_version(ctx, ns, &name, "Service", &service);
-                written_revision = Some(*revision);
-            }
-            PlanAction::RestoreRevision { revision, replicas } => {
-                let rev = revision_name(&name, *revision);
-                let kept = revisions
-                    .get_opt(&rev)
-                    .await
-                    .map_err(kube_err(format!("get ControllerRevision {rev}")))?
-                    .ok_or_else(|| Error::NoHistory(rev.clone()))?;
-                let (template, hash) =
-                    children::kept_template(&kept).map_err(|source| Error::Json {
-                        what: format!("the template kept in ControllerRevision {rev}"),
-                        source,
-                    })?;
-                let mut d =
-                    children::deployment_from(rollout, *revision, *replicas, &hash, template);
-                d.metadata.name = Some(dname(*revision));
-                let written = deployments
-                    .patch(&dname(*revision), &apply, &Patch::Apply(&d))
-                    .await
-                    .map_err(kube_err(format!(
-                        "re-create Deployment {}",
-                        dname(*revision)
-                    )))?;
-                expect_version(ctx, ns, &name, "Deployment", &written);
-                let mut s = children::revision_service(rollout, *revision);
-                s.metadata.name = Some(sname(*revision));
-                let written = services
-                    .patch(&sname(*revision), &apply, &Patch::Apply(&s))
-                    .await
-                    .map_err(kube_err(format!("re-create Service {}", sname(*revision))))?;
-                expect_version(ctx, ns, &name, "Service", &written);
-            }
-            PlanAction::ScaleRevision { revision, replicas } => {
-                let rev = dname(*revision);
-                let patch = json!({"spec": {"replicas": replicas}});
-                let written = deployments
-                    .patch(&rev, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .map_err(kube_err(format!("scale Deployment {rev}")))?;
-                expect_version(ctx, ns, &name, "Deployment", &written);
-            }
-            PlanAction::WriteSplit { backends } => {
-                let split = children::traffic_split(rollout, backends);
-                let written = splits
-                    .patch(
-                        &children::split_name(rollout),
-                        &apply,
-                        &Patch::Apply(&split),
-                    )
-                    .await
-                    .map_err(kube_err("apply the TrafficSplit"))?;
-                expect_version(ctx, ns, &name, "TrafficSplit", &written);
-            }
-            PlanAction::DeleteService { revision } => {
-                let rev = sname(*revision);
-                if delete_opt(&services, &rev).await? {
-                    ctx.expectations
-                        .expect(ns, &name, "Service", &rev, Want::Gone);
-                }
-            }
-            PlanAction::DeleteDeployment { revision } => {
-                let rev = dname(*revision);
-                if delete_opt(&deployments, &rev).await? {
-                    ctx.expectations
-                        .expect(ns, &name, "Deployment", &rev, Want::Gone);
-                }
-            }
-            PlanAction::AdoptDeployment { .. }
-            | PlanAction::AdoptService { .. }
-            | PlanAction::EnsureAdoptedService { .. }
-            | PlanAction::RepointService { .. } => adopt::act(rollout, ctx, ns, action).await?,
-        }
+    let mut rest = p.actions.as_slice();
+    for n in &p.runs {
+        let (run, after) = rest.split_at((*n).min(rest.len()));
+        rest = after;
+        let written = futures::future::try_join_all(run.iter().map(|a| w.write(a))).await?;
+        written_revision = written.into_iter().flatten().max().or(written_revision);
     }
+    for action in rest {
+        written_revision = w.write(action).await?.or(written_revision);
+    }
+    let revisions: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), ns);
     if written_revision.is_some_and(children::history_may_overflow) {
         prune(&revisions, rollout, p).await?;
     }
@@ -340,7 +207,7 @@ pub(super) fn expect_version<K: Resource>(
 }
 
 /// Deletes `name`; true when it existed.
-async fn delete_opt<K>(api: &Api<K>, name: &str) -> Result<bool, Error>
+pub(super) async fn delete_opt<K>(api: &Api<K>, name: &str) -> Result<bool, Error>
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {

@@ -23,6 +23,11 @@ fn first_revision_waits_for_availability_then_is_healthy() {
         replicas: 3
     }));
     assert_eq!(h.split(), vec![("foobar-v1".to_string(), 100)]);
+    assert_eq!(
+        p.runs,
+        vec![3],
+        "no split routes traffic yet: root Service, revision and split are written at once"
+    );
     assert_eq!(h.phase(), Phase::Progressing);
     assert!(h.status().message.unwrap().contains("0/3 pods available"));
     h.make_available(1);
@@ -53,6 +58,11 @@ fn template_change_walks_every_step_and_finalises_like_the_brief() {
     assert_eq!(p.events[0].reason, "RevisionCreated");
     // The brief's stage 1 (v2 at 0) is written while v2 becomes available.
     assert_eq!(h.split(), split(&[("foobar-v1", 100), ("foobar-v2", 0)]));
+    assert_eq!(
+        p.runs,
+        vec![2],
+        "the split gives the new revision 0: written with it"
+    );
     assert_eq!(h.phase(), Phase::Progressing);
     h.make_available(2);
     let p = h.step();
@@ -560,4 +570,31 @@ fn a_stable_revision_deleted_mid_canary_is_restored_from_its_kept_template() {
         revision: 2,
         replicas: 3
     }));
+}
+
+#[test]
+fn a_split_sending_traffic_to_a_revision_restored_in_the_same_plan_waits_for_it() {
+    let mut h = Harness::in_canary(vec![weight(30), pause()]);
+    h.obs.revisions.remove(&1);
+    // The split was also changed by hand: the plan restores stable and rewrites the split,
+    // which gives stable 70.
+    h.obs.split = Some(split(&[("foobar-v1", 0), ("foobar-v2", 100)]));
+    let p = h.step();
+    assert_eq!(
+        p.actions,
+        vec![
+            Action::RestoreRevision {
+                revision: 1,
+                replicas: 3
+            },
+            Action::WriteSplit {
+                backends: split(&[("foobar-v1", 70), ("foobar-v2", 30)])
+            }
+        ]
+    );
+    assert_eq!(
+        p.runs,
+        vec![1, 1],
+        "the restore is written before the split"
+    );
 }

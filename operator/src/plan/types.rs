@@ -136,6 +136,9 @@ pub struct PlannedEvent {
 pub struct Plan {
     /// The writes, in order.
     pub actions: Vec<Action>,
+    /// The sizes of the consecutive runs of [`Plan::actions`] that touch distinct objects
+    /// and depend on none of one another, so may be written at once; they sum to its length.
+    pub runs: Vec<usize>,
     /// The status to write.
     pub status: RolloutStatus,
     /// One Event per decision.

@@ -73,6 +73,68 @@ fn event() -> impl Strategy<Value = Event> {
     (op(), prop::bool::weighted(0.3)).prop_map(|(op, crash)| Event { op, crash })
 }
 
+/// Checks that the runs written at once cover the actions and hold only independent writes:
+/// no teardown, no adoption step, no object twice, and no traffic sent to a Service created
+/// in the same run while a split routes traffic.
+fn check_runs(h: &Harness, p: &Plan) -> Result<(), TestCaseError> {
+    prop_assert_eq!(p.runs.iter().sum::<usize>(), p.actions.len(), "{:?}", p);
+    prop_assert!(p.runs.iter().all(|n| *n > 0), "{:?}", p.runs);
+    let mut at = 0;
+    for n in &p.runs {
+        let run = &p.actions[at..at + n];
+        at += n;
+        if run.len() < 2 {
+            continue;
+        }
+        let mut revisions = std::collections::BTreeSet::new();
+        let mut created = Vec::new();
+        for a in run {
+            match a {
+                Action::EnsureRootService | Action::WriteSplit { .. } => {}
+                Action::EnsureRevision { revision, .. }
+                | Action::RestoreRevision { revision, .. } => {
+                    prop_assert!(
+                        revisions.insert(*revision),
+                        "revision {} twice in {:?}",
+                        revision,
+                        run
+                    );
+                    created.push(format!(
+                        "{}-v{revision}",
+                        h.rollout.metadata.name.as_deref().unwrap_or_default()
+                    ));
+                }
+                Action::ScaleRevision { revision, .. } => {
+                    prop_assert!(
+                        revisions.insert(*revision),
+                        "revision {} twice in {:?}",
+                        revision,
+                        run
+                    );
+                }
+                other => prop_assert!(false, "{:?} written at once with {:?}", other, run),
+            }
+        }
+        let splits: Vec<_> = run
+            .iter()
+            .filter(|a| matches!(a, Action::WriteSplit { .. }))
+            .collect();
+        prop_assert!(splits.len() <= 1, "{:?}", run);
+        if let Some(Action::WriteSplit { backends }) = splits.first()
+            && h.obs.split.is_some()
+        {
+            prop_assert!(
+                backends
+                    .iter()
+                    .all(|(s, w)| *w == 0 || !created.contains(s)),
+                "traffic sent to a Service created at once with the split: {:?}",
+                run
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Checks the invariants of one plan made from `before`.
 fn check_plan(h: &Harness, before: &RolloutStatus, p: &Plan) -> Result<(), TestCaseError> {
     if let Some(w) = p.status.weights {
@@ -101,6 +163,7 @@ fn check_plan(h: &Harness, before: &RolloutStatus, p: &Plan) -> Result<(), TestC
             backends
         );
     }
+    check_runs(h, p)?;
     // Only an explicit promotion of the gate itself, or a full promotion, may pass it
     // without a Pass: a Promote of an earlier step must stop at the gate.
     let promoted_by_user = before.promote_full || before.promote_step == Some(GATE);
