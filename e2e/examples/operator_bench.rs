@@ -196,6 +196,13 @@ async fn main() -> Result<()> {
     let proxy_dir = arg("--proxy-dir")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_target().join("debug"));
+    // The gateway's pod runs this binary; without it the bench would wait for a Ready gateway.
+    if !proxy_dir.join("weir-proxy").is_file() {
+        bail!(
+            "no weir-proxy in {}: build it (cargo build -p weir-proxy) or name its directory with --proxy-dir",
+            proxy_dir.display()
+        );
+    }
     eprintln!("{n} Rollouts; operator {}", operator.display());
     // Two revisions of one pod each per Rollout, and three Services: /20s hold 4,094 each.
     let pods_block = ClaimedBlock::claim(20)?;

@@ -459,6 +459,24 @@ impl<'a> Planner<'a> {
             actions.push(split);
         }
         runs.extend(together.into_iter().filter(|n| *n > 0));
+        let prunes = actions.iter().any(|a| {
+            matches!(a, Action::EnsureRevision { revision, .. }
+                if crate::children::history_may_overflow(*revision))
+        });
+        let status_with_last_run = self.teardown.is_empty()
+            && !prunes
+            && actions[actions.len() - runs.last().copied().unwrap_or(0)..]
+                .iter()
+                .all(|a| {
+                    matches!(
+                        a,
+                        Action::EnsureRootService
+                            | Action::EnsureRevision { .. }
+                            | Action::RestoreRevision { .. }
+                            | Action::ScaleRevision { .. }
+                            | Action::WriteSplit { .. }
+                    )
+                });
         runs.extend(self.teardown.iter().map(|_| 1));
         actions.append(&mut self.teardown);
         let requeue_after = self.wake_at.map(|at| {
@@ -472,6 +490,7 @@ impl<'a> Planner<'a> {
             requeue_after,
             inspect_pods: self.inspect_pods,
             runs,
+            status_with_last_run,
         }
     }
 

@@ -122,7 +122,7 @@ pub fn spawn_controller(
     let config = Config {
         gateway,
         gateway_image: "weir-proxy:test".into(),
-        concurrency: 64,
+        concurrency: 32,
         resync,
     };
     let metrics = Arc::new(Metrics::default());

@@ -55,25 +55,44 @@ pub async fn reconcile_apply(rollout: &Rollout, ctx: &Context) -> Result<Action,
     Ok(Action::requeue(wait))
 }
 
-/// Writes the plan's actions in order (each run of independent ones at once), then its
-/// Events, then the status.
+/// Writes the plan's actions in order, each run of independent ones at once, then the
+/// status (at once with the last run when the plan allows it), then queues its Events.
 async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result<(), Error> {
     let w = Writer::new(rollout, ctx, ns, p);
-    // The newest revision written, whose history may need pruning.
-    let mut written_revision = None;
+    let mut runs = Vec::with_capacity(p.runs.len());
     let mut rest = p.actions.as_slice();
     for n in &p.runs {
         let (run, after) = rest.split_at((*n).min(rest.len()));
+        runs.push(run);
         rest = after;
+    }
+    runs.extend(rest.chunks(1));
+    let with_status = if p.status_with_last_run {
+        runs.pop()
+    } else {
+        None
+    };
+    // The newest revision written, whose history may need pruning.
+    let mut written_revision = None;
+    for run in runs {
         let written = futures::future::try_join_all(run.iter().map(|a| w.write(a))).await?;
         written_revision = written.into_iter().flatten().max().or(written_revision);
     }
-    for action in rest {
-        written_revision = w.write(action).await?.or(written_revision);
-    }
     let revisions: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), ns);
-    if written_revision.is_some_and(children::history_may_overflow) {
-        prune(&revisions, rollout, p).await?;
+    match with_status {
+        // The planner never lets the status go with a run when history needs pruning.
+        Some(run) => {
+            futures::try_join!(
+                futures::future::try_join_all(run.iter().map(|a| w.write(a))),
+                write_status(rollout, ctx, ns, p)
+            )?;
+        }
+        None => {
+            if written_revision.is_some_and(children::history_may_overflow) {
+                prune(&revisions, rollout, p).await?;
+            }
+            write_status(rollout, ctx, ns, p).await?;
+        }
     }
     let reference = rollout.object_ref(&());
     for e in &p.events {
@@ -91,7 +110,7 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
         tracing::info!(reason = e.reason, message = %e.message, "event");
         ctx.recorder.record(event, reference.clone()).await;
     }
-    write_status(rollout, ctx, ns, p).await
+    Ok(())
 }
 
 /// Deletes the ControllerRevisions beyond the history limit (never stable's or canary's).

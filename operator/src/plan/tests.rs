@@ -157,6 +157,10 @@ fn abort_resets_weights_at_once_and_scales_the_canary_down_after_the_delay() {
         }],
         "the canary keeps its pods for scaleDownDelay"
     );
+    assert!(
+        p.status_with_last_run,
+        "the split and the status go at once"
+    );
     assert_eq!(p.requeue_after, Some(Duration::from_secs(30)));
     assert!(
         p.events[0]
@@ -166,12 +170,17 @@ fn abort_resets_weights_at_once_and_scales_the_canary_down_after_the_delay() {
     h.tick(29);
     assert!(h.step().actions.is_empty(), "not before the delay");
     h.tick(1);
+    let later = h.step();
     assert_eq!(
-        h.step().actions,
+        later.actions,
         vec![Action::ScaleRevision {
             revision: 2,
             replicas: 0
         }]
+    );
+    assert!(
+        !later.status_with_last_run,
+        "a scale-down is teardown: the status follows it"
     );
     assert_eq!(h.phase(), Phase::Aborted);
     assert_eq!(

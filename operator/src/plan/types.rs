@@ -139,6 +139,10 @@ pub struct Plan {
     /// The sizes of the consecutive runs of [`Plan::actions`] that touch distinct objects
     /// and depend on none of one another, so may be written at once; they sum to its length.
     pub runs: Vec<usize>,
+    /// Whether the status may be written at once with the last run: that run only creates,
+    /// scales or routes (no teardown, no adoption step, no history to prune), so a status
+    /// written without it is completed by the next plan, which writes what differs.
+    pub status_with_last_run: bool,
     /// The status to write.
     pub status: RolloutStatus,
     /// One Event per decision.

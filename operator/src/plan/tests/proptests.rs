@@ -2,10 +2,11 @@
 //! clock ticks and controller crashes.
 //!
 //! A crash is not an operation of its own: any step of a history may crash, and the crash
-//! lands on the first plan of that reconcile that writes something (its writes apply, its
-//! status write is lost, and the restarted controller plans again from the old status). So
-//! a template change that crashes loses the status write of the plan creating the new
-//! Deployment, the case a crash-safe planner must get right.
+//! lands on the first plan of that reconcile that writes something. Either its writes apply
+//! and its status write is lost, and the restarted controller plans again from the old
+//! status (so a template change that crashes loses the status write of the plan creating the
+//! new Deployment, the case a crash-safe planner must get right); or, when the plan lets the
+//! status go at once with its last run of writes, the status lands and that run is lost.
 
 use super::super::*;
 use super::fixtures::*;
@@ -40,12 +41,21 @@ enum Op {
     Tick(i64),
 }
 
+/// What a crash loses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Crash {
+    /// The status write (the writes before it apply).
+    Status,
+    /// The last run of writes, when the status goes at once with it (the status applies).
+    LastRun,
+}
+
 /// One step of a history: an operation, and whether the controller crashes in the
 /// reconcile that follows it.
 #[derive(Debug, Clone)]
 struct Event {
     op: Op,
-    crash: bool,
+    crash: Option<Crash>,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -70,7 +80,12 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn event() -> impl Strategy<Value = Event> {
-    (op(), prop::bool::weighted(0.3)).prop_map(|(op, crash)| Event { op, crash })
+    let crash = prop_oneof![
+        7 => Just(None),
+        2 => Just(Some(Crash::Status)),
+        1 => Just(Some(Crash::LastRun)),
+    ];
+    (op(), crash).prop_map(|(op, crash)| Event { op, crash })
 }
 
 /// Checks that the runs written at once cover the actions and hold only independent writes:
@@ -131,6 +146,37 @@ fn check_runs(h: &Harness, p: &Plan) -> Result<(), TestCaseError> {
                 run
             );
         }
+    }
+    Ok(())
+}
+
+/// Checks that the split gives the status's stable and canary revisions the weights the
+/// status records.
+fn check_split_matches_status(h: &Harness, status: &RolloutStatus) -> Result<(), TestCaseError> {
+    let (Some(w), Some(split)) = (status.weights, &h.obs.split) else {
+        return Ok(());
+    };
+    let weight_of = |revision: Option<i64>| {
+        let service = format!("foobar-v{}", revision?);
+        split.iter().find(|(s, _)| *s == service).map(|(_, w)| *w)
+    };
+    if let Some(canary) = weight_of(status.canary_revision) {
+        prop_assert_eq!(
+            canary,
+            w.canary,
+            "canary weight: split {:?}, status {:?}",
+            split,
+            w
+        );
+    }
+    if let Some(stable) = weight_of(status.stable_revision) {
+        prop_assert_eq!(
+            stable,
+            w.stable,
+            "stable weight: split {:?}, status {:?}",
+            split,
+            w
+        );
     }
     Ok(())
 }
@@ -239,11 +285,24 @@ proptest! {
                 let before = h.status();
                 let p = plan(&h.rollout, &h.obs, h.now);
                 check_plan(&h, &before, &p)?;
+                if crash == Some(Crash::LastRun) && p.status_with_last_run && !p.actions.is_empty() {
+                    // Killed while the last run and the status were in flight: the status
+                    // landed, the run did not; the restarted controller plans from it.
+                    let last = p.runs.last().copied().unwrap_or(0);
+                    h.apply_actions_only(&Plan {
+                        actions: p.actions[..p.actions.len() - last].to_vec(),
+                        ..p.clone()
+                    });
+                    h.obs.check = None;
+                    h.rollout.status = Some(p.status.clone());
+                    crash = None;
+                    continue;
+                }
                 h.apply_actions_only(&p);
-                if crash && !p.actions.is_empty() {
+                if crash.is_some() && !p.actions.is_empty() {
                     // Killed after the writes: the status write is lost, and the restarted
                     // controller plans again from the old status (the check result with it).
-                    crash = false;
+                    crash = None;
                     continue;
                 }
                 h.obs.check = None;
@@ -256,6 +315,8 @@ proptest! {
                     prop_assert!(moved, "asked to continue without moving a step");
                     continue;
                 }
+                // The plan waits: the split routes what the status says, whatever was lost.
+                check_split_matches_status(&h, &p.status)?;
                 // The plan waits: planning again must change nothing.
                 let again = plan(&h.rollout, &h.obs, h.now);
                 prop_assert!(again.actions.is_empty(), "replanning wrote again: {:?} after {:?}", again.actions, op);
