@@ -6,6 +6,7 @@
 mod support;
 
 use anyhow::{Context as _, Result, ensure};
+use hyper::Method;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, Patch, PatchParams};
@@ -17,7 +18,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
-use support::api_tap::{ApiTap, Verdict};
+use support::api_tap::{ApiTap, Observer, Verdict};
 use support::binaries::workspace_binary;
 use support::operator::*;
 use support::{eventually, seen};
@@ -118,31 +119,65 @@ async fn deployment_names(client: &kube::Client) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// A tap rule that SIGKILLs the process whose id is in `victim` when it sends its first
-/// Rollout status write after applying `foobar-v2`'s Deployment; the write never arrives.
-fn kill_before_status_write(
-    victim: Arc<AtomicI32>,
-    killed: Arc<AtomicBool>,
-) -> support::api_tap::Rule {
-    let mut applied_v2 = false;
-    Box::new(move |method, path| {
-        let path = path.split('?').next().unwrap_or_default();
-        if killed.load(Ordering::SeqCst) {
-            return Verdict::Refuse;
+const STATUS_PATH: &str = "/apis/weir.dev/v1alpha1/namespaces/default/rollouts/foobar/status";
+const DEPLOYMENT_V2_PATH: &str = "/apis/apps/v1/namespaces/default/deployments/foobar-v2";
+
+/// What the kill test's tap has seen. Once armed, every Rollout status write is refused, and
+/// the operator whose pid is `victim` is SIGKILLed as soon as one was refused and the API
+/// server has answered its apply of `foobar-v2`'s Deployment: the operator may send the two
+/// at once, and the Deployment must land while the status never does.
+#[derive(Default)]
+struct KillSwitch {
+    armed: AtomicBool,
+    refused_status: AtomicBool,
+    applied_v2: AtomicBool,
+    killed: AtomicBool,
+    victim: AtomicI32,
+}
+
+impl KillSwitch {
+    /// SIGKILLs the victim (once) when both writes have been seen.
+    fn fire_when_due(&self) {
+        let due =
+            self.refused_status.load(Ordering::SeqCst) && self.applied_v2.load(Ordering::SeqCst);
+        if due
+            && !self.killed.swap(true, Ordering::SeqCst)
+            && let Some(pid) = Pid::from_raw(self.victim.load(Ordering::SeqCst))
+        {
+            let _ = kill_process(pid, Signal::KILL);
         }
-        if method == "PATCH" && path == "/apis/apps/v1/namespaces/default/deployments/foobar-v2" {
-            applied_v2 = true;
-        }
-        let status = path == "/apis/weir.dev/v1alpha1/namespaces/default/rollouts/foobar/status";
-        if applied_v2 && method == "PATCH" && status {
-            if let Some(pid) = Pid::from_raw(victim.load(Ordering::SeqCst)) {
-                let _ = kill_process(pid, Signal::KILL);
+    }
+
+    /// The tap's rule and observer for this switch.
+    fn tap(self: &Arc<Self>) -> (support::api_tap::Rule, Observer) {
+        let switch = self.clone();
+        let rule = Box::new(move |method: &Method, path: &str| {
+            let path = path.split('?').next().unwrap_or_default();
+            if switch.killed.load(Ordering::SeqCst) {
+                return Verdict::Refuse;
             }
-            killed.store(true, Ordering::SeqCst);
-            return Verdict::Refuse;
-        }
-        Verdict::Forward
-    })
+            if switch.armed.load(Ordering::SeqCst) && method == Method::PATCH && path == STATUS_PATH
+            {
+                switch.refused_status.store(true, Ordering::SeqCst);
+                switch.fire_when_due();
+                return Verdict::Refuse;
+            }
+            Verdict::Forward
+        });
+        let switch = self.clone();
+        let observer: Observer = Arc::new(move |method, path, status, _| {
+            let path = path.split('?').next().unwrap_or_default();
+            if switch.armed.load(Ordering::SeqCst)
+                && method == Method::PATCH
+                && path == DEPLOYMENT_V2_PATH
+                && status.is_success()
+            {
+                switch.applied_v2.store(true, Ordering::SeqCst);
+                switch.fire_when_due();
+            }
+        });
+        (rule, observer)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,27 +186,26 @@ async fn operator_killed_before_its_status_write_is_replaced_without_duplicates_
     let cluster = start(None).await?;
     let client = cluster.client.clone();
     let splits = record_splits(&client);
-    let (victim, killed) = (
-        Arc::new(AtomicI32::new(0)),
-        Arc::new(AtomicBool::new(false)),
-    );
+    let switch = Arc::new(KillSwitch::default());
     let tap_kubeconfig = cluster
         .server
         .kubeconfig_path()
         .with_file_name("tapped-kubeconfig");
-    let rule = kill_before_status_write(victim.clone(), killed.clone());
-    let tap = ApiTap::start(cluster.server.addr(), &tap_kubeconfig, rule).await?;
+    let (rule, observer) = switch.tap();
+    let tap = ApiTap::start_observed(cluster.server.addr(), &tap_kubeconfig, rule, Some(observer))
+        .await?;
     let mut first = spawn_operator(
         tap.kubeconfig_path(),
         "op-a",
         SocketAddr::new(cluster.net.host(1)?.into(), METRICS_PORT),
     )?;
-    victim.store(
+    switch.victim.store(
         i32::try_from(first.id().context("op-a has no pid")?)?,
         Ordering::SeqCst,
     );
     let rollouts: Api<Rollout> = Api::namespaced(client.clone(), "default");
     create_healthy_v1(&rollouts, 40).await?;
+    switch.armed.store(true, Ordering::SeqCst);
     set_image_v2(&rollouts).await?;
 
     let exit = tokio::time::timeout(Duration::from_secs(40), first.wait())

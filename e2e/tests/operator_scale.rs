@@ -1,7 +1,8 @@
 //! The operator's cost at rest and its manners with the gateway: a settled Rollout makes
 //! no writes and no LISTs over several resyncs (counted by an [`ApiTap`] in front of the
 //! API server), a `kubectl scale` of the gateway survives reconciles, the gateway goes
-//! with its namespace's last Rollout, and a Rollout that cannot be read stalls no other.
+//! with its namespace's last Rollout, a Rollout that cannot be read stalls no other, and a
+//! reconcile whose status write fails sends no Event that its retry would send again.
 
 #[path = "support/lib.rs"]
 mod support;
@@ -9,11 +10,13 @@ mod support;
 use anyhow::{Context as _, Result, ensure};
 use hyper::Method;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::events::v1::Event;
 use kube::Client;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use parking_lot::Mutex;
 use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use support::api_tap::{ApiTap, RequestKind, Verdict, classify};
 use support::binaries::binaries_dir;
@@ -38,28 +41,37 @@ fn is_list(method: &Method, path_and_query: &str) -> bool {
     classify(method, path_and_query) == RequestKind::List
 }
 
-/// A client that reaches the API server through a tap logging every request.
-async fn tapped_client(cluster: &support::operator::Cluster) -> Result<(ApiTap, Client, Log)> {
-    let log: Log = Arc::new(Mutex::new(Vec::new()));
-    let out = log.clone();
+/// A tap in front of the cluster's API server with `rule`, and a client that goes through
+/// it (with kube's own retry of 429/503/504 when `retry`).
+async fn client_through_tap(
+    cluster: &support::operator::Cluster,
+    rule: support::api_tap::Rule,
+    retry: bool,
+) -> Result<(ApiTap, Client)> {
     let kubeconfig = cluster
         .server
         .kubeconfig_path()
         .with_file_name("tapped-kubeconfig");
-    let tap = ApiTap::start(
-        cluster.server.addr(),
-        &kubeconfig,
-        Box::new(move |method: &Method, path: &str| {
-            out.lock().push((method.clone(), path.to_string()));
-            Verdict::Forward
-        }),
-    )
-    .await?;
+    let tap = ApiTap::start(cluster.server.addr(), &kubeconfig, rule).await?;
     let kc = kube::config::Kubeconfig::read_from(tap.kubeconfig_path())?;
-    let config =
+    let mut config =
         kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
             .await?;
-    Ok((tap, Client::try_from(config)?, log))
+    config.default_retry = retry;
+    let client = Client::try_from(config)?;
+    Ok((tap, client))
+}
+
+/// A client that reaches the API server through a tap logging every request.
+async fn tapped_client(cluster: &support::operator::Cluster) -> Result<(ApiTap, Client, Log)> {
+    let log: Log = Arc::new(Mutex::new(Vec::new()));
+    let out = log.clone();
+    let rule = Box::new(move |method: &Method, path: &str| {
+        out.lock().push((method.clone(), path.to_string()));
+        Verdict::Forward
+    });
+    let (tap, client) = client_through_tap(cluster, rule, true).await?;
+    Ok((tap, client, log))
 }
 
 /// Waits until the controller has run `n` more reconciles.
@@ -224,6 +236,21 @@ fn lists_are_told_from_gets_and_watches() {
     ));
 }
 
+/// The Events in `default` with `reason` about the object named `name`.
+async fn events_about(client: &Client, reason: &str, name: &str) -> Result<Vec<Event>> {
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    Ok(events
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some(reason)
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+        })
+        .collect())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_rollout_gets_an_event_and_the_others_progress() -> Result<()> {
     let cluster = start_with(None, false, |_| {}).await?;
@@ -259,23 +286,85 @@ async fn an_unreadable_rollout_gets_an_event_and_the_others_progress() -> Result
     .await?;
     support::operator::set_image_v2(&rollouts).await?;
     wait_phase(&rollouts, Phase::Paused, 30, "foobar's canary at its pause").await?;
-    let events: Api<k8s_openapi::api::events::v1::Event> =
-        Api::namespaced(cluster.client.clone(), "default");
     let note = eventually(20, "an InvalidRollout Event for `broken`", || async {
-        let found = events
-            .list(&Default::default())
-            .await?
-            .items
+        let found = events_about(&cluster.client, "InvalidRollout", "broken").await?;
+        found
             .into_iter()
-            .find(|e| {
-                e.reason.as_deref() == Some("InvalidRollout")
-                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("broken")
-            });
-        found.and_then(|e| e.note).context("no Event yet")
+            .next()
+            .and_then(|e| e.note)
+            .context("no Event yet")
     })
     .await?;
     println!("{note}");
     assert!(note.contains("cannot be read"), "{note}");
+    let _ = stop.send(());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_status_write_sends_no_event_its_retry_repeats() -> Result<()> {
+    let cluster = start_with(None, false, |_| {}).await?;
+    // Refuses the first Rollout status write once armed; the writes around it go through.
+    let armed = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicBool::new(false));
+    let (arm, told) = (armed.clone(), refused.clone());
+    let rule = Box::new(move |method: &Method, path: &str| {
+        let status = path.split('?').next().unwrap_or_default()
+            == "/apis/weir.dev/v1alpha1/namespaces/default/rollouts/foobar/status";
+        if *method == Method::PATCH && status && arm.swap(false, Ordering::SeqCst) {
+            told.store(true, Ordering::SeqCst);
+            return Verdict::Refuse;
+        }
+        Verdict::Forward
+    });
+    // kube retries a 503 by itself; without that the refusal stands for a failed write.
+    let (_tap, client) = client_through_tap(&cluster, rule, false).await?;
+    let (metrics, stop) = spawn_controller(client, Arc::new(FixedSource::healthy()), false, RESYNC);
+    let rollouts: Api<Rollout> = Api::namespaced(cluster.client.clone(), "default");
+    rollouts
+        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
+        .await?;
+    wait_phase(&rollouts, Phase::Healthy, 30, "v1 Healthy").await?;
+    support::operator::set_image_v2(&rollouts).await?;
+    wait_phase(&rollouts, Phase::Paused, 60, "the canary at its pause").await?;
+    // At its `pause: {}` the Rollout writes nothing once two more reconciles have passed, so
+    // the next status write is the abort's (whose split write goes through).
+    reconciles(&metrics, 2, 20).await?;
+    armed.store(true, Ordering::SeqCst);
+    rollouts
+        .patch_status(
+            "foobar",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"abort": true}})),
+        )
+        .await?;
+    wait_phase(&rollouts, Phase::Aborted, 30, "aborted").await?;
+    assert!(
+        refused.load(Ordering::SeqCst),
+        "the tap never refused a status write"
+    );
+    eventually(20, "the Aborted Event", || async {
+        ensure!(
+            !events_about(&cluster.client, "Aborted", "foobar")
+                .await?
+                .is_empty(),
+            "no Aborted Event yet"
+        );
+        Ok(())
+    })
+    .await?;
+    // Events are written by workers after their reconcile: give a repeat time to land.
+    reconciles(&metrics, 3, 30).await?;
+    let aborted = events_about(&cluster.client, "Aborted", "foobar").await?;
+    let sent: Vec<i32> = aborted
+        .iter()
+        .map(|e| e.series.as_ref().map_or(1, |s| s.count))
+        .collect();
+    assert_eq!(
+        sent,
+        vec![1],
+        "the abort should make one Event, sent once: {aborted:#?}"
+    );
     let _ = stop.send(());
     Ok(())
 }
