@@ -1,8 +1,9 @@
 //! The operator's cost at rest and its manners with the gateway: a settled Rollout makes
 //! no writes and no LISTs over several resyncs (counted by an [`ApiTap`] in front of the
 //! API server), a `kubectl scale` of the gateway survives reconciles, the gateway goes
-//! with its namespace's last Rollout, a Rollout that cannot be read stalls no other, and a
-//! reconcile whose status write fails sends no Event that its retry would send again.
+//! with its namespace's last Rollout, a Rollout that cannot be read stalls no other, a
+//! reconcile whose status write fails sends no Event that its retry would send again, and
+//! a root Service name taken by a Service that is not Weir's is left alone until it is free.
 
 #[path = "support/lib.rs"]
 mod support;
@@ -10,9 +11,10 @@ mod support;
 use anyhow::{Context as _, Result, ensure};
 use hyper::Method;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::events::v1::Event;
-use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
 use parking_lot::Mutex;
 use std::process::Command;
 use std::sync::Arc;
@@ -236,6 +238,23 @@ fn lists_are_told_from_gets_and_watches() {
     ));
 }
 
+/// A cluster without a gateway and with healthy metrics, and a controller on it that
+/// resyncs every [`RESYNC`]; its metrics and its stop switch.
+async fn cluster_with_controller() -> Result<(
+    support::operator::Cluster,
+    Arc<Metrics>,
+    tokio::sync::oneshot::Sender<()>,
+)> {
+    let cluster = start_with(None, false, |_| {}).await?;
+    let (metrics, stop) = spawn_controller(
+        cluster.client.clone(),
+        Arc::new(FixedSource::healthy()),
+        false,
+        RESYNC,
+    );
+    Ok((cluster, metrics, stop))
+}
+
 /// The Events in `default` with `reason` about the object named `name`.
 async fn events_about(client: &Client, reason: &str, name: &str) -> Result<Vec<Event>> {
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
@@ -253,13 +272,7 @@ async fn events_about(client: &Client, reason: &str, name: &str) -> Result<Vec<E
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_rollout_gets_an_event_and_the_others_progress() -> Result<()> {
-    let cluster = start_with(None, false, |_| {}).await?;
-    let (_metrics, stop) = spawn_controller(
-        cluster.client.clone(),
-        Arc::new(FixedSource::healthy()),
-        false,
-        RESYNC,
-    );
+    let (cluster, _metrics, stop) = cluster_with_controller().await?;
     // `replicas` beyond an i32: the schema takes it (format is not enforced), the
     // operator's Rollout type cannot.
     let mut broken = serde_json::to_value(rollout_yaml("weir-demo:v1"))?;
@@ -364,6 +377,72 @@ async fn a_refused_status_write_sends_no_event_its_retry_repeats() -> Result<()>
         sent,
         vec![1],
         "the abort should make one Event, sent once: {aborted:#?}"
+    );
+    let _ = stop.send(());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_service_that_is_not_weirs_is_left_alone_until_it_goes() -> Result<()> {
+    let (cluster, metrics, stop) = cluster_with_controller().await?;
+    let services: Api<Service> = Api::namespaced(cluster.client.clone(), "default");
+    let theirs: Service = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "foobar", "labels": {"team": "theirs"}},
+        "spec": {"selector": {"app": "theirs"}, "ports": [{"port": 80}]}
+    }))?;
+    services.create(&PostParams::default(), &theirs).await?;
+    let rollouts: Api<Rollout> = Api::namespaced(cluster.client.clone(), "default");
+    rollouts
+        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
+        .await?;
+    wait_phase(&rollouts, Phase::Degraded, 30, "Degraded by the taken name").await?;
+    let status = rollouts.get("foobar").await?.status.unwrap_or_default();
+    let invalid = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "InvalidSpec" && c.status == "True")
+        .context("no InvalidSpec condition")?;
+    assert!(
+        invalid
+            .message
+            .contains("belongs to a Service that Weir does not manage"),
+        "{}",
+        invalid.message
+    );
+    // Two resyncs later the Service is as its owner made it, and no revision was created.
+    reconciles(&metrics, 2, 20).await?;
+    let now = services.get("foobar").await?;
+    assert_eq!(now.labels().get("team").map(String::as_str), Some("theirs"));
+    assert!(
+        !now.labels().contains_key("weir.dev/rollout"),
+        "{:?}",
+        now.labels()
+    );
+    let selector = now.spec.and_then(|s| s.selector).unwrap_or_default();
+    assert_eq!(selector.get("app").map(String::as_str), Some("theirs"));
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), "default");
+    assert!(deployments.get_opt("foobar-v1").await?.is_none());
+
+    // Once the name is free (a resync notices: that Service is not watched), v1 goes out.
+    services.delete("foobar", &DeleteParams::default()).await?;
+    wait_phase(
+        &rollouts,
+        Phase::Healthy,
+        30,
+        "Healthy once the name is free",
+    )
+    .await?;
+    let status = rollouts.get("foobar").await?.status.unwrap_or_default();
+    let stale: Vec<_> = status
+        .conditions
+        .iter()
+        .filter(|c| c.type_ == "InvalidSpec" && c.status == "True")
+        .collect();
+    assert!(stale.is_empty(), "InvalidSpec still true: {stale:?}");
+    let ours = services.get("foobar").await?;
+    assert_eq!(
+        ours.labels().get("weir.dev/rollout").map(String::as_str),
+        Some("foobar")
     );
     let _ = stop.send(());
     Ok(())
