@@ -15,8 +15,8 @@ use weir_operator::metrics_api::rotation::Policy;
 use weir_operator::metrics_api::serving_cert::ManagedCert;
 use weir_operator::metrics_api::{self, Certificate, scrape::ScrapeConfig, store::Limits};
 
-/// jemalloc: at 1,000 Rollouts it took a third less CPU and about 5 MB less RSS than glibc's
-/// malloc (docs/benchmarks.md).
+/// jemalloc: at 1,000 Rollouts it took 10-20% less CPU and 3-7 MB less peak RSS than
+/// glibc's malloc (docs/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
