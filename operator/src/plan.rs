@@ -459,12 +459,12 @@ impl<'a> Planner<'a> {
             actions.push(split);
         }
         runs.extend(together.into_iter().filter(|n| *n > 0));
-        let prunes = actions.iter().any(|a| {
+        let prune_history = actions.iter().any(|a| {
             matches!(a, Action::EnsureRevision { revision, .. }
                 if crate::children::history_may_overflow(*revision))
         });
         let status_with_last_run = self.teardown.is_empty()
-            && !prunes
+            && !prune_history
             && actions[actions.len() - runs.last().copied().unwrap_or(0)..]
                 .iter()
                 .all(|a| {
@@ -491,6 +491,7 @@ impl<'a> Planner<'a> {
             inspect_pods: self.inspect_pods,
             runs,
             status_with_last_run,
+            prune_history,
         }
     }
 

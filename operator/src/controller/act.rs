@@ -72,13 +72,9 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
     } else {
         None
     };
-    // The newest revision written, whose history may need pruning.
-    let mut written_revision = None;
     for run in runs {
-        let written = futures::future::try_join_all(run.iter().map(|a| w.write(a))).await?;
-        written_revision = written.into_iter().flatten().max().or(written_revision);
+        futures::future::try_join_all(run.iter().map(|a| w.write(a))).await?;
     }
-    let revisions: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), ns);
     match with_status {
         // The planner never lets the status go with a run when history needs pruning.
         Some(run) => {
@@ -88,7 +84,8 @@ async fn execute(rollout: &Rollout, ctx: &Context, ns: &str, p: &Plan) -> Result
             )?;
         }
         None => {
-            if written_revision.is_some_and(children::history_may_overflow) {
+            if p.prune_history {
+                let revisions: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), ns);
                 prune(&revisions, rollout, p).await?;
             }
             write_status(rollout, ctx, ns, p).await?;

@@ -53,8 +53,8 @@ impl<'a> Writer<'a> {
         service_name_with(&self.name, self.p.status.adoption.as_ref(), revision)
     }
 
-    /// Writes one action; returns the revision it wrote, if it wrote one.
-    pub(super) async fn write(&self, action: &PlanAction) -> Result<Option<i64>, Error> {
+    /// Writes one action.
+    pub(super) async fn write(&self, action: &PlanAction) -> Result<(), Error> {
         let (rollout, ctx, ns, name) = (self.rollout, self.ctx, self.ns, &self.name);
         let (apply, deployments, services) = (&self.apply, &self.deployments, &self.services);
         let (splits, revisions) = (&self.splits, &self.revisions);
@@ -119,7 +119,6 @@ impl<'a> Writer<'a> {
                 )?;
                 expect_version(ctx, ns, name, "Deployment", &deployment);
                 expect_version(ctx, ns, name, "Service", &service);
-                return Ok(Some(*revision));
             }
             PlanAction::RestoreRevision { revision, replicas } => {
                 let rev = revision_name(name, *revision);
@@ -188,6 +187,6 @@ impl<'a> Writer<'a> {
             | PlanAction::EnsureAdoptedService { .. }
             | PlanAction::RepointService { .. } => adopt::act(rollout, ctx, ns, action).await?,
         }
-        Ok(None)
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@
 mod adopt;
 mod deadline;
 mod fixtures;
+mod history;
 mod proptests;
 mod status_text;
 

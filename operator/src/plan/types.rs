@@ -143,6 +143,9 @@ pub struct Plan {
     /// scales or routes (no teardown, no adoption step, no history to prune), so a status
     /// written without it is completed by the next plan, which writes what differs.
     pub status_with_last_run: bool,
+    /// Whether a revision this plan writes may push the ControllerRevision history past its
+    /// limit: the controller then lists and prunes it after the writes, before the status.
+    pub prune_history: bool,
     /// The status to write.
     pub status: RolloutStatus,
     /// One Event per decision.
