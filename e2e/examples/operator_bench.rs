@@ -167,11 +167,13 @@ fn print_phase(name: &str, wall: Duration, a: &Snapshot, b: &Snapshot) {
     let reconciles = b.reconciles - a.reconciles;
     let per = |x: u64, y: u64| (y - x) as f64 / reconciles.max(1.0);
     println!(
-        "| {name} | {:.1} | {:.1} | {reconciles:.0} | {:.2} / {:.2} | {:.2} ({:.2} writes, {:.3} lists) | {:.1} |",
+        "| {name} | {:.1} | {:.1} | {reconciles:.0} | {:.2} / {:.2} | {:.1} / {:.1} | {:.2} ({:.2} writes, {:.3} lists) | {:.1} |",
         wall.as_secs_f64(),
         b.cpu_secs - a.cpu_secs,
-        quantile(a, b, 0.5) * 1000.0,
-        quantile(a, b, 0.99) * 1000.0,
+        quantile(&a.buckets, &b.buckets, 0.5) * 1000.0,
+        quantile(&a.buckets, &b.buckets, 0.99) * 1000.0,
+        quantile(&a.queue_buckets, &b.queue_buckets, 0.5) * 1000.0,
+        quantile(&a.queue_buckets, &b.queue_buckets, 0.99) * 1000.0,
         per(a.calls, b.calls),
         per(a.writes, b.writes),
         per(a.lists, b.lists),
@@ -484,9 +486,9 @@ async fn main() -> Result<()> {
         s3.cpu_secs - s0.cpu_secs
     );
     println!(
-        "\n| phase | wall s | operator CPU s | reconciles | reconcile p50 / p99 ms | API requests per reconcile | RSS at the end, MB |"
+        "\n| phase | wall s | operator CPU s | reconciles | reconcile p50 / p99 ms | wait for a slot p50 / p99 ms | API requests per reconcile | RSS at the end, MB |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     print_phase("create, to Healthy", create_wall, &s0, &s1);
     print_phase("template change, walk to 50%", walk_wall, &s1, &s2);
     print_phase("abort, to stable at the gateway", abort_wall, &s2, &s3);

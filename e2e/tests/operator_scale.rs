@@ -23,7 +23,9 @@ use std::time::Duration;
 use support::api_tap::{ApiTap, RequestKind, Verdict, classify};
 use support::binaries::binaries_dir;
 use support::eventually;
-use support::operator::{rollout_yaml, spawn_controller, start_with, wait_gone, wait_phase};
+use support::operator::{
+    client_through_tap, rollout_yaml, spawn_controller, start_with, wait_gone, wait_phase,
+};
 use weir_crds::Rollout;
 use weir_crds::rollout::Phase;
 use weir_operator::analysis::FixedSource;
@@ -41,27 +43,6 @@ fn is_write(method: &Method) -> bool {
 
 fn is_list(method: &Method, path_and_query: &str) -> bool {
     classify(method, path_and_query) == RequestKind::List
-}
-
-/// A tap in front of the cluster's API server with `rule`, and a client that goes through
-/// it (with kube's own retry of 429/503/504 when `retry`).
-async fn client_through_tap(
-    cluster: &support::operator::Cluster,
-    rule: support::api_tap::Rule,
-    retry: bool,
-) -> Result<(ApiTap, Client)> {
-    let kubeconfig = cluster
-        .server
-        .kubeconfig_path()
-        .with_file_name("tapped-kubeconfig");
-    let tap = ApiTap::start(cluster.server.addr(), &kubeconfig, rule).await?;
-    let kc = kube::config::Kubeconfig::read_from(tap.kubeconfig_path())?;
-    let mut config =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await?;
-    config.default_retry = retry;
-    let client = Client::try_from(config)?;
-    Ok((tap, client))
 }
 
 /// A client that reaches the API server through a tap logging every request.

@@ -16,6 +16,7 @@ pub mod expect;
 mod lean;
 mod observe;
 mod settle;
+pub mod slots;
 pub mod stores;
 mod write;
 
@@ -53,7 +54,8 @@ pub struct Config {
     pub gateway_image: String,
     /// How often to look at a Rollout even when nothing changes.
     pub resync: Duration,
-    /// How many Rollouts are reconciled at once (0: no limit).
+    /// How many Rollouts are reconciled at once (0: no limit). The rest wait their turn in
+    /// the order they were queued.
     pub concurrency: u16,
 }
 
@@ -73,6 +75,8 @@ pub struct Context {
     pub stores: stores::Stores,
     /// The writes the watch caches have not shown yet.
     pub expectations: expect::Expectations,
+    /// The reconcile slots, handed out first come, first served.
+    slots: slots::Slots,
     writers: parking_lot::Mutex<Option<stores::Writers>>,
 }
 
@@ -157,6 +161,7 @@ impl Context {
         instance: Option<String>,
     ) -> Self {
         let (stores, writers) = stores::new();
+        let slots = slots::Slots::new(config.concurrency);
         Self {
             recorder: events::EventRecorder::new(client.clone(), FIELD_MANAGER, instance),
             client,
@@ -165,6 +170,7 @@ impl Context {
             config,
             stores,
             expectations: expect::Expectations::default(),
+            slots,
             writers: parking_lot::Mutex::new(Some(writers)),
         }
     }
@@ -251,8 +257,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                 .map(|r| ObjectRef::from_obj(r.as_ref()))
                 .collect::<Vec<_>>()
         })
-        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
-        .graceful_shutdown_on(shutdown)
+        // No limit here: each reconcile waits for one of `Context::slots`, served in order.
+        .with_config(controller::Config::default().concurrency(0))
+        .graceful_shutdown_on(close_slots_on(shutdown, ctx.clone()))
         .run(reconcile, error_policy, ctx.clone())
         .for_each(|result| async move {
             if let Err(e) = result {
@@ -263,6 +270,13 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     ctx.metrics
         .ready
         .store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `shutdown`, after which a reconcile still waiting for a slot gives up instead of writing
+/// (a graceful shutdown waits only for those that hold one, as after a lost leadership).
+async fn close_slots_on(shutdown: impl Future<Output = ()>, ctx: Arc<Context>) {
+    shutdown.await;
+    ctx.slots.close();
 }
 
 /// A stream hook that notes each Rollout's children before the store shows them (so that
@@ -296,9 +310,26 @@ fn seen<K: kube::Resource>(
     }
 }
 
+/// One reconcile of one Rollout, once a slot is free (in the order they were queued). The
+/// reconcile is boxed, so a Rollout waiting its turn holds a small future, not a full one.
+async fn reconcile(
+    guard: Arc<DeserializeGuard<Rollout>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let queued = Instant::now();
+    let Some(_slot) = ctx.slots.take().await else {
+        // Closed: the controller is shutting down.
+        return Ok(Action::await_change());
+    };
+    ctx.metrics
+        .queue_wait
+        .observe(queued.elapsed().as_secs_f64());
+    Box::pin(reconcile_in_slot(guard, ctx.clone())).await
+}
+
 /// One reconcile of one Rollout, in a span naming it. A Rollout whose stored JSON cannot
 /// be read gets a Warning Event instead (and, when deleted, loses its finalizer).
-async fn reconcile(
+async fn reconcile_in_slot(
     guard: Arc<DeserializeGuard<Rollout>>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {

@@ -64,6 +64,8 @@ pub struct Metrics {
     pub errors: Family<ErrorLabels, Counter>,
     /// Reconcile duration in seconds.
     pub duration: Histogram,
+    /// Seconds a queued reconcile waited for a slot (`--max-concurrent-reconciles`).
+    pub queue_wait: Histogram,
     /// 1 for each Rollout's current phase.
     pub phase: Family<PhaseLabels, Gauge>,
     /// The canary's weight in percent.
@@ -92,6 +94,9 @@ impl Default for Metrics {
         let duration = Histogram::new([
             0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
             2.5, 5.0, 10.0, 30.0,
+        ]);
+        let queue_wait = Histogram::new([
+            0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
         ]);
         let phase = Family::<PhaseLabels, Gauge>::default();
         let canary_weight = Family::<RolloutLabels, Gauge>::default();
@@ -132,6 +137,11 @@ impl Default for Metrics {
             duration.clone(),
         );
         registry.register(
+            "reconcile_queue_seconds",
+            "Time a queued reconcile waited for a slot",
+            queue_wait.clone(),
+        );
+        registry.register(
             "rollout_phase",
             "1 for each Rollout's current phase",
             phase.clone(),
@@ -151,6 +161,7 @@ impl Default for Metrics {
             reconciles,
             errors,
             duration,
+            queue_wait,
             phase,
             canary_weight,
             checks,

@@ -78,6 +78,8 @@ pub(crate) struct Snapshot {
     pub(crate) reconciles: f64,
     /// The reconcile histogram's cumulative buckets (upper bound, count).
     pub(crate) buckets: Vec<(f64, f64)>,
+    /// The same for the time a reconcile waited for a slot.
+    pub(crate) queue_buckets: Vec<(f64, f64)>,
     /// [`Requests::calls`] so far.
     pub(crate) calls: u64,
     /// [`Requests::writes`] so far.
@@ -150,30 +152,33 @@ pub(crate) async fn snapshot(pid: u32, admin: &str, requests: &Requests) -> Resu
         } else if let Some(rest) =
             line.strip_prefix("weir_operator_reconcile_duration_seconds_bucket{le=\"")
         {
-            let le = rest.split('"').next().unwrap_or("+Inf");
-            let le = if le == "+Inf" {
-                f64::INFINITY
-            } else {
-                le.parse()?
-            };
-            s.buckets.push((le, value().unwrap_or(0.0)));
+            s.buckets
+                .push((bucket_bound(rest)?, value().unwrap_or(0.0)));
+        } else if let Some(rest) =
+            line.strip_prefix("weir_operator_reconcile_queue_seconds_bucket{le=\"")
+        {
+            s.queue_buckets
+                .push((bucket_bound(rest)?, value().unwrap_or(0.0)));
         }
     }
     Ok(s)
 }
 
-/// The `q` quantile of the reconciles between two snapshots, interpolated in its bucket
-/// as Prometheus' histogram_quantile does.
-pub(crate) fn quantile(from: &Snapshot, to: &Snapshot, q: f64) -> f64 {
+/// A bucket's upper bound, from the text after `le="`.
+fn bucket_bound(rest: &str) -> Result<f64> {
+    match rest.split('"').next().unwrap_or("+Inf") {
+        "+Inf" => Ok(f64::INFINITY),
+        le => Ok(le.parse()?),
+    }
+}
+
+/// The `q` quantile of a histogram between two snapshots of its cumulative buckets,
+/// interpolated in its bucket as Prometheus' histogram_quantile does.
+pub(crate) fn quantile(from: &[(f64, f64)], to: &[(f64, f64)], q: f64) -> f64 {
     let counts: Vec<(f64, f64)> = to
-        .buckets
         .iter()
         .map(|(le, c)| {
-            let before = from
-                .buckets
-                .iter()
-                .find(|(l, _)| l == le)
-                .map_or(0.0, |(_, c)| *c);
+            let before = from.iter().find(|(l, _)| l == le).map_or(0.0, |(_, c)| *c);
             (*le, c - before)
         })
         .collect();

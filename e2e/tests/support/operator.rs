@@ -111,6 +111,40 @@ pub async fn operator_client(local: &LocalCluster) -> Result<Client> {
     Ok(Client::try_from(config)?)
 }
 
+/// A tap in front of the cluster's API server with `rule`, and a client that goes through
+/// it (with kube's own retry of 429/503/504 when `retry`).
+pub async fn client_through_tap(
+    cluster: &Cluster,
+    rule: super::api_tap::Rule,
+    retry: bool,
+) -> Result<(super::api_tap::ApiTap, Client)> {
+    let kubeconfig = cluster
+        .server
+        .kubeconfig_path()
+        .with_file_name("tapped-kubeconfig");
+    let tap = super::api_tap::ApiTap::start(cluster.server.addr(), &kubeconfig, rule).await?;
+    let kc = kube::config::Kubeconfig::read_from(tap.kubeconfig_path())?;
+    let mut config = kube::config::Config::from_custom_kubeconfig(
+        kc,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    config.default_retry = retry;
+    let client = Client::try_from(config)?;
+    Ok((tap, client))
+}
+
+/// The controller settings of these tests: the gateway on or off, resyncing every `resync`,
+/// 16 reconciles at once (the binary's default).
+pub fn test_config(gateway: bool, resync: Duration) -> Config {
+    Config {
+        gateway,
+        gateway_image: "weir-proxy:test".into(),
+        concurrency: 16,
+        resync,
+    }
+}
+
 /// Runs the controller in-process with `client`, the gateway on or off, resyncing every
 /// `resync`; returns its metrics and the sender that stops it.
 pub fn spawn_controller(
@@ -119,12 +153,21 @@ pub fn spawn_controller(
     gateway: bool,
     resync: Duration,
 ) -> (Arc<Metrics>, tokio::sync::oneshot::Sender<()>) {
-    let config = Config {
-        gateway,
-        gateway_image: "weir-proxy:test".into(),
-        concurrency: 32,
-        resync,
-    };
+    let (metrics, stop, _) = spawn_controller_with(client, source, test_config(gateway, resync));
+    (metrics, stop)
+}
+
+/// [`spawn_controller`] with any `config`; also returns the controller's task, which ends
+/// once the controller has stopped.
+pub fn spawn_controller_with(
+    client: Client,
+    source: Arc<dyn MetricsSource>,
+    config: Config,
+) -> (
+    Arc<Metrics>,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let metrics = Arc::new(Metrics::default());
     let ctx = Arc::new(Context::new(
         client,
@@ -134,10 +177,10 @@ pub fn spawn_controller(
         Some("test".into()),
     ));
     let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(controller::run(ctx, async move {
+    let task = tokio::spawn(controller::run(ctx, async move {
         let _ = rx.await;
     }));
-    (metrics, tx)
+    (metrics, tx, task)
 }
 
 /// The test Rollout: 2 replicas, steps 20, pause 1s, 50, pause, analysis, 80.

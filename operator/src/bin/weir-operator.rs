@@ -105,10 +105,10 @@ struct Args {
     /// Reconcile every Rollout at least this often (seconds).
     #[arg(long, default_value_t = 300)]
     resync_seconds: u64,
-    /// How many Rollouts are reconciled at once; the others wait their turn (0: no limit).
-    /// Fewer costs less memory and shorter reconciles; more lets 1,000 simultaneous aborts
-    /// reach their split writes sooner (docs/benchmarks.md).
-    #[arg(long, default_value_t = 32)]
+    /// How many Rollouts are reconciled at once (0: no limit); the others wait for a slot in
+    /// the order they were queued. Fewer gives shorter reconciles; more lets 1,000
+    /// simultaneous aborts reach their split writes sooner (docs/benchmarks.md).
+    #[arg(long, default_value_t = 16)]
     max_concurrent_reconciles: u16,
 }
 
