@@ -113,7 +113,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config {
         gateway,
         gateway_image: "weir-proxy:local".into(),
-        concurrency: 16,
+        concurrency: 6,
         resync: Duration::from_secs(1),
     };
     let metrics = Arc::new(Metrics::default());

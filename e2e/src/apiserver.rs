@@ -75,6 +75,9 @@ pub struct Options {
     /// The range Service ClusterIPs are allocated from (base, prefix length), as
     /// kube-apiserver's `--service-cluster-ip-range`.
     pub service_cidr: (Ipv4Addr, u8),
+    /// Told of every request once its response's headers are ready, as an audit backend is
+    /// (benchmarks count a client's requests with it).
+    pub observer: Option<server::RequestObserver>,
 }
 
 impl Default for Options {
@@ -87,6 +90,7 @@ impl Default for Options {
             bookmark_interval: Duration::from_secs(5),
             default_watch_timeout: Duration::from_secs(1800),
             service_cidr: (Ipv4Addr::new(127, 96, 0, 0), 16),
+            observer: None,
         }
     }
 }
@@ -119,6 +123,8 @@ pub struct Shared {
     pub front_proxy: aggregator::FrontProxy,
     /// ServiceAccount tokens issued by `TokenRequest`.
     pub tokens: auth::Tokens,
+    /// The RBAC policy, compiled once per change of the RBAC objects.
+    pub policy: auth::PolicyCache,
     /// The simulated pods' output, once [`Handle::serve_pod_logs`] hands it over.
     pub pod_logs: std::sync::OnceLock<Arc<crate::pod_logs::PodLogs>>,
 }
@@ -173,6 +179,7 @@ impl LocalApiServer {
             shutdown,
             front_proxy,
             tokens: auth::Tokens::default(),
+            policy: auth::PolicyCache::default(),
             pod_logs: std::sync::OnceLock::new(),
         });
         let task = tokio::spawn(server::serve(listener, shared.clone()));

@@ -375,13 +375,7 @@ async fn kubectl_auth_can_i_agrees_with_the_roles() -> Result<()> {
     cluster
         .server
         .service_account_kubeconfig("demo", "weir-gateway", &path)?;
-    let gw_client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(&path)?,
-            &Default::default(),
-        )
-        .await?,
-    )?;
+    let gw_client = support::apiserver::client_from(&path).await?;
     let err = Api::<Secret>::namespaced(gw_client, "demo")
         .get("token")
         .await

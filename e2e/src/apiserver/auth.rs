@@ -23,6 +23,7 @@ use super::router::{ResourcePath, Route};
 use super::{Shared, State};
 use rbac::{Attributes, Binding, Policy, Role, UserInfo};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -138,7 +139,7 @@ pub fn authenticate(shared: &Shared, headers: &http::HeaderMap) -> Result<UserIn
 
 /// Applies `Impersonate-User`/`Impersonate-Group`, when the caller may impersonate them.
 pub fn impersonate(
-    policy: impl Fn() -> Policy,
+    policy: impl Fn() -> Arc<Policy>,
     caller: UserInfo,
     headers: &http::HeaderMap,
 ) -> Result<UserInfo, ApiError> {
@@ -176,7 +177,7 @@ pub fn impersonate(
     }
     checks.extend(groups.iter().map(|g| imp("groups", "", g)));
     let p = if caller.groups.iter().any(|g| g == rbac::MASTERS) {
-        Policy::default()
+        Arc::new(Policy::default())
     } else {
         policy()
     };
@@ -318,21 +319,45 @@ pub fn forbidden(user: &UserInfo, attrs: &Attributes, reason: &str) -> ApiError 
     e
 }
 
+/// The RBAC policy compiled from the stored objects, kept until an object of the RBAC group
+/// changes (as the real authorizer reads its informers' caches, not storage, per request).
+#[derive(Debug, Default)]
+pub struct PolicyCache(parking_lot::Mutex<Option<(u64, Arc<Policy>)>>);
+
+/// The RBAC policy in force now.
+pub fn current_policy(shared: &Shared) -> Arc<Policy> {
+    let st = shared.state.lock();
+    let rv = st.store.group_rv(RBAC_GROUP);
+    let mut cache = shared.policy.0.lock();
+    if let Some((cached_rv, policy)) = cache.as_ref()
+        && *cached_rv == rv
+    {
+        return policy.clone();
+    }
+    let fresh = Arc::new(policy(&st));
+    *cache = Some((rv, fresh.clone()));
+    fresh
+}
+
 /// Authenticates, impersonates and authorises a request: the user it runs as, or the error.
+/// `who` is set to the user's name once authenticated, even if the request is then refused.
 pub fn check(
     shared: &Shared,
     method: &http::Method,
     uri: &http::Uri,
     headers: &http::HeaderMap,
     route: &Route,
+    who: &mut Option<String>,
 ) -> Result<UserInfo, ApiError> {
     let caller = authenticate(shared, headers)?;
-    let user = impersonate(|| policy(&shared.state.lock()), caller, headers)?;
+    *who = Some(caller.name.clone());
+    let user = impersonate(|| current_policy(shared), caller, headers)?;
+    *who = Some(user.name.clone());
     let attrs = attributes(method, uri.path(), uri.query(), route);
     if user.groups.iter().any(|g| g == rbac::MASTERS) {
         return Ok(user);
     }
-    let decision = rbac::authorize(&policy(&shared.state.lock()), &user, &attrs);
+    let decision = rbac::authorize(&current_policy(shared), &user, &attrs);
     if decision.allowed {
         Ok(user)
     } else {

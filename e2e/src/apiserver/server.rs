@@ -70,6 +70,33 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), graceful.shutdown()).await;
 }
 
+/// A request as an observer sees it: who sent what, the answer, and how long the server
+/// took from reading the request's head to having the response's headers.
+#[derive(Debug)]
+pub struct ObservedRequest<'a> {
+    /// The method.
+    pub method: &'a http::Method,
+    /// The path with the query.
+    pub path_and_query: &'a str,
+    /// The user the request runs as (the impersonated one, if any; "" when authentication
+    /// failed).
+    pub user: &'a str,
+    /// The response's status.
+    pub status: StatusCode,
+    /// From the request's head to the response's headers.
+    pub took: std::time::Duration,
+}
+
+/// Told of each request as it is answered (see [`super::Options::observer`]).
+#[derive(Clone)]
+pub struct RequestObserver(pub Arc<dyn Fn(&ObservedRequest<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for RequestObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestObserver")
+    }
+}
+
 /// Reads a request body up to `limit` bytes.
 pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
     match Limited::new(body, limit).collect().await {
@@ -96,6 +123,34 @@ fn wants_only_protobuf(req: &Request<Incoming>) -> bool {
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+    let Some(observer) = shared.opts.observer.clone() else {
+        return respond(shared, req, &mut None).await;
+    };
+    let started = tokio::time::Instant::now();
+    let method = req.method().clone();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let mut user = None;
+    let rsp = respond(shared, req, &mut user).await;
+    (observer.0)(&ObservedRequest {
+        method: &method,
+        path_and_query: &path_and_query,
+        user: user.as_deref().unwrap_or_default(),
+        status: rsp.status(),
+        took: started.elapsed(),
+    });
+    rsp
+}
+
+/// Answers a request; sets `who` to the user once authenticated.
+async fn respond(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    who: &mut Option<String>,
+) -> Response<Body> {
     let path = req.uri().path().to_string();
     tracing::debug!(method = %req.method(), uri = %req.uri(), "request");
     if let Some(too_big) = req
@@ -110,7 +165,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     }
     let get = req.method() == http::Method::GET;
     let route = router::route(&path);
-    let user = match auth::check(&shared, req.method(), req.uri(), req.headers(), &route) {
+    let user = match auth::check(&shared, req.method(), req.uri(), req.headers(), &route, who) {
         Ok(user) => user,
         Err(e) => return error_response(&e),
     };

@@ -63,6 +63,8 @@ pub struct Store {
     history_cap: usize,
     compacted: u64,
     tx: broadcast::Sender<Arc<Change>>,
+    /// The resourceVersion of the last change to each API group's objects.
+    group_rv: BTreeMap<String, u64>,
 }
 
 fn set_rv(obj: &mut Value, rv: u64) {
@@ -84,6 +86,7 @@ impl Store {
             history_cap: history_cap.max(1),
             compacted: 0,
             tx,
+            group_rv: BTreeMap::new(),
         }
     }
 
@@ -131,7 +134,19 @@ impl Store {
         self.objects.keys().cloned().collect()
     }
 
+    /// The resourceVersion of the last change to an object of API group `group` (0: none
+    /// yet): what a cache of the group's objects is keyed on.
+    pub fn group_rv(&self, group: &str) -> u64 {
+        self.group_rv.get(group).copied().unwrap_or(0)
+    }
+
     fn record(&mut self, change: Change) {
+        match self.group_rv.get_mut(&change.storage.0) {
+            Some(rv) => *rv = change.rv,
+            None => {
+                self.group_rv.insert(change.storage.0.clone(), change.rv);
+            }
+        }
         let c = Arc::new(change);
         self.history.push_back(c.clone());
         while self.history.len() > self.history_cap {

@@ -28,6 +28,13 @@ pub async fn start_with(opts: Options) -> (Handle, kube::Client) {
     (h, c)
 }
 
+/// A client of the kubeconfig at `path` (for example one a ServiceAccount's token signs).
+pub async fn client_from(path: &std::path::Path) -> anyhow::Result<kube::Client> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
 fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);

@@ -135,12 +135,12 @@ pub async fn client_through_tap(
 }
 
 /// The controller settings of these tests: the gateway on or off, resyncing every `resync`,
-/// 16 reconciles at once (the binary's default).
+/// 6 reconciles at once (the binary's default).
 pub fn test_config(gateway: bool, resync: Duration) -> Config {
     Config {
         gateway,
         gateway_image: "weir-proxy:test".into(),
-        concurrency: 16,
+        concurrency: 6,
         resync,
     }
 }

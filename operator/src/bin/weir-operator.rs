@@ -108,7 +108,7 @@ struct Args {
     /// How many Rollouts are reconciled at once (0: no limit); the others wait for a slot in
     /// the order they were queued. Fewer gives shorter reconciles; more lets 1,000
     /// simultaneous aborts reach their split writes sooner (docs/benchmarks.md).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 6)]
     max_concurrent_reconciles: u16,
 }
 

@@ -137,7 +137,7 @@ fn answer(
                         .unwrap_or_default(),
                 }
             };
-            let policy = super::policy(&shared.state.lock());
+            let policy = super::current_policy(shared);
             let d = rbac::authorize(&policy, &subject, &attrs);
             if d.allowed {
                 json!({"allowed": true, "reason": d.reason})
