@@ -24,7 +24,8 @@ use support::api_tap::{ApiTap, RequestKind, Verdict, classify};
 use support::binaries::binaries_dir;
 use support::eventually;
 use support::operator::{
-    client_through_tap, rollout_yaml, spawn_controller, start_with, wait_gone, wait_phase,
+    client_through_tap, create_healthy_v1, rollout_yaml, spawn_controller, start_with, wait_gone,
+    wait_phase,
 };
 use weir_crds::Rollout;
 use weir_crds::rollout::Phase;
@@ -107,10 +108,7 @@ async fn a_settled_rollout_costs_no_writes_and_no_lists_and_a_scaled_gateway_sta
     let (_tap, client, log) = tapped_client(&cluster).await?;
     let (metrics, stop) = spawn_controller(client, Arc::new(FixedSource::healthy()), true, RESYNC);
     let rollouts: Api<Rollout> = Api::namespaced(cluster.client.clone(), "default");
-    rollouts
-        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
-        .await?;
-    wait_phase(&rollouts, Phase::Healthy, 30, "v1 Healthy").await?;
+    create_healthy_v1(&rollouts, 30).await?;
     let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), "default");
     eventually(30, "the gateway available", || async {
         let d = deployments.get("weir-gateway").await?;
@@ -315,10 +313,7 @@ async fn a_refused_status_write_sends_no_event_its_retry_repeats() -> Result<()>
     let (_tap, client) = client_through_tap(&cluster, rule, false).await?;
     let (metrics, stop) = spawn_controller(client, Arc::new(FixedSource::healthy()), false, RESYNC);
     let rollouts: Api<Rollout> = Api::namespaced(cluster.client.clone(), "default");
-    rollouts
-        .create(&PostParams::default(), &rollout_yaml("weir-demo:v1"))
-        .await?;
-    wait_phase(&rollouts, Phase::Healthy, 30, "v1 Healthy").await?;
+    create_healthy_v1(&rollouts, 30).await?;
     support::operator::set_image_v2(&rollouts).await?;
     wait_phase(&rollouts, Phase::Paused, 60, "the canary at its pause").await?;
     // At its `pause: {}` the Rollout writes nothing once two more reconciles have passed, so

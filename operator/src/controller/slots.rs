@@ -11,41 +11,39 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 /// The reconcile slots, handed out first come, first served.
 #[derive(Debug)]
 pub struct Slots {
-    /// `None`: no limit.
-    semaphore: Option<Semaphore>,
+    /// One permit per slot (as many as a semaphore holds for no limit).
+    semaphore: Semaphore,
 }
 
-/// A slot taken (nothing to hold when there is no limit); it is given back when dropped.
+/// A slot taken; it is given back when dropped.
 #[derive(Debug)]
 pub struct Slot<'a> {
-    _permit: Option<SemaphorePermit<'a>>,
+    _permit: SemaphorePermit<'a>,
 }
 
 impl Slots {
     /// `limit` slots; 0 means no limit.
     pub fn new(limit: u16) -> Self {
+        let permits = match limit {
+            0 => Semaphore::MAX_PERMITS,
+            n => usize::from(n),
+        };
         Self {
-            semaphore: (limit > 0).then(|| Semaphore::new(usize::from(limit))),
+            semaphore: Semaphore::new(permits),
         }
     }
 
     /// Waits for a free slot, behind every earlier caller still waiting. `None` once the
     /// slots are closed: the controller is shutting down and the reconcile must not start.
     pub async fn take(&self) -> Option<Slot<'_>> {
-        match &self.semaphore {
-            None => Some(Slot { _permit: None }),
-            Some(semaphore) => semaphore.acquire().await.ok().map(|permit| Slot {
-                _permit: Some(permit),
-            }),
-        }
+        let permit = self.semaphore.acquire().await.ok()?;
+        Some(Slot { _permit: permit })
     }
 
     /// Closes the slots: every caller waiting, and every later one, gets `None`. Slots
     /// already taken stay taken until dropped.
     pub fn close(&self) {
-        if let Some(semaphore) = &self.semaphore {
-            semaphore.close();
-        }
+        self.semaphore.close();
     }
 }
 
@@ -56,7 +54,7 @@ mod tests {
     use std::time::Duration;
 
     /// Spawns `n` callers, one after another, each taking a slot, noting its number, and
-    /// holding the slot until `release` is notified; returns the order in which they got one.
+    /// holding the slot for a millisecond; returns the order in which they got one.
     async fn serve(slots: Arc<Slots>, n: usize) -> Vec<usize> {
         let order = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
@@ -115,6 +113,11 @@ mod tests {
             held.push(slots.take().await.expect("no limit"));
         }
         assert_eq!(held.len(), 1000);
+        slots.close();
+        assert!(
+            slots.take().await.is_none(),
+            "no limit, closed, still handed out a slot"
+        );
     }
 
     #[tokio::test]
